@@ -1,0 +1,3 @@
+"""pytest-llmgate: LLM behaviour regression testing with YAML cases, real backends and gates."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,45 @@
+"""Built-in backends: ``openai``, ``llama_cpp`` and ``fake``, and the checks run before a run starts."""
+
+from __future__ import annotations
+
+import os
+
+from ..config import BackendSpec
+from ..errors import SpecError
+from .base import Backend, BackendError, Completion
+
+BUILTIN_PROVIDERS = ("openai", "llama_cpp", "fake")
+
+__all__ = ["Backend", "BackendError", "Completion", "BUILTIN_PROVIDERS", "make_builtin_backend", "preflight"]
+
+
+def preflight(spec: BackendSpec) -> None:
+    """Raise SpecError if ``spec`` cannot start: unset variables, missing key or model file."""
+    if spec.missing_env:
+        names = ", ".join(spec.missing_env)
+        raise SpecError(spec.config_path, spec.line, f"backend {spec.name!r} needs the environment variable(s) {names}; set them or choose another backend")
+    if spec.api_key_env and not os.environ.get(spec.api_key_env):
+        raise SpecError(spec.config_path, spec.line, f"backend {spec.name!r} reads its API key from ${spec.api_key_env}, which is not set")
+    if spec.provider == "llama_cpp":
+        from .llama_cpp import resolve_model_path
+
+        resolve_model_path(spec)
+        if spec.lora:
+            resolve_model_path(spec, spec.lora)
+
+
+def make_builtin_backend(spec: BackendSpec) -> Backend | None:
+    """An instance for a built-in provider, or None for a provider another plugin must make."""
+    if spec.provider == "openai":
+        from .openai import OpenAIBackend
+
+        return OpenAIBackend(spec)
+    if spec.provider == "llama_cpp":
+        from .llama_cpp import LlamaCppBackend
+
+        return LlamaCppBackend(spec)
+    if spec.provider == "fake":
+        from .fake import FakeBackend
+
+        return FakeBackend(spec)
+    return None

@@ -1,0 +1,57 @@
+"""The Backend protocol every provider implements, and what a call returns."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+Message = dict[str, str]
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One answer with its measured cost drivers. Times are seconds; tokens come from the backend."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    latency_s: float
+    ttft_s: float
+    tokens_estimated: bool = False  # True when the backend gave no usage and counts were estimated
+    cached_prompt_tokens: int = 0  # prompt tokens served from a prefix cache
+
+
+class BackendError(Exception):
+    """The backend could not answer (outage, timeout, HTTP error, model failure).
+
+    Reported as a pytest error, never counted as a model miss.
+    """
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """A model that answers a chat. Implementations load lazily and are reused for a whole run."""
+
+    name: str
+
+    def complete(self, messages: Sequence[Message]) -> Completion:
+        """Answer ``messages``; raise BackendError when the backend fails."""
+        ...
+
+    def close(self) -> None:
+        """Release the model, connections or processes held."""
+        ...
+
+
+def estimate_tokens(text: str) -> int:
+    """A rough token count (about four characters a token) for backends that report no usage."""
+    return max(1, round(len(text) / 4)) if text else 0
+
+
+def redact(text: str, secrets: Sequence[str]) -> str:
+    """``text`` with every secret value replaced by '***'."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text

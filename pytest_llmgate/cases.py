@@ -1,0 +1,205 @@
+"""Case files: YAML -> Case dataclasses, with errors that name the file, line and key."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .checks import CORRECTNESS, FORMAT, validate_check
+from .errors import SpecError
+from .yamlio import LineDict, reject_unknown, LineList, expect_mapping, line_of, load_yaml, type_name
+
+CATEGORIES = ("common", "edge", "adversarial")
+ROLES = ("system", "user", "assistant")
+GATE_MODES = ("point", "lower_bound")
+_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+FILE_KEYS = ("defaults", "thresholds", "cases")
+CASE_KEYS = ("id", "category", "input", "messages", "expect", "format", "must_pass", "task",
+             "description", "tags")
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """The gate of one category: minimum accuracy and format adherence."""
+
+    accuracy: float | None = None
+    format: float | None = None
+    gate: str = "point"  # "point": the measured rate; "lower_bound": its 95% Wilson lower bound
+
+
+@dataclass(frozen=True)
+class Case:
+    """One test case: what is sent and what the answer must satisfy."""
+
+    id: str
+    category: str
+    messages: tuple[Mapping[str, str], ...]
+    expect: Mapping[str, Any]
+    format: Mapping[str, Any] = field(default_factory=dict)
+    must_pass: bool = False
+    task: str | None = None
+    description: str = ""
+    tags: tuple[str, ...] = ()
+    line: int = 0
+
+    @property
+    def input_text(self) -> str:
+        """The last user message: what a reader wants to see first."""
+        users = [m["content"] for m in self.messages if m["role"] == "user"]
+        return users[-1] if users else ""
+
+
+@dataclass(frozen=True)
+class CaseFile:
+    """A parsed case file: its cases and, when it declares them, its own thresholds."""
+
+    path: Path
+    cases: tuple[Case, ...]
+    thresholds: Mapping[str, Threshold] | None
+
+
+def category_from_filename(path: Path) -> str | None:
+    """'edge.llm.yaml' -> 'edge'; None when the file name is not a category."""
+    stem = path.name.split(".", 1)[0]
+    return stem if stem in CATEGORIES else None
+
+
+def load_case_file(path: Path) -> CaseFile:
+    """Parse and validate a case file; raise SpecError with file and line on any problem."""
+    data = load_yaml(path)
+    if data is None:
+        raise SpecError(path, None, "the file is empty; it needs a 'cases:' list")
+    root = expect_mapping(data, path, 1, "a case file")
+    reject_unknown(root, FILE_KEYS, path, "top-level key")
+    defaults = expect_mapping(root.get("defaults", LineDict()), path, root.line_of("defaults"), "'defaults'")
+    reject_unknown(defaults, CASE_KEYS[1:], path, "key in 'defaults'")
+    thresholds = parse_thresholds(root["thresholds"], path) if "thresholds" in root else None
+    raw_cases = root.get("cases")
+    if not isinstance(raw_cases, list) or not raw_cases:
+        raise SpecError(path, root.line_of("cases") or 1, "'cases' must be a non-empty list of cases")
+    file_category = category_from_filename(path)
+    cases: list[Case] = []
+    seen: dict[str, int] = {}
+    for index, raw in enumerate(raw_cases):
+        line = raw_cases.item_lines[index] if isinstance(raw_cases, LineList) else 0
+        case = _parse_case(expect_mapping(raw, path, line, "a case"), defaults, file_category, path)
+        if case.id in seen:
+            raise SpecError(path, case.line, f"duplicate case id {case.id!r} (first at line {seen[case.id]})")
+        seen[case.id] = case.line
+        cases.append(case)
+    return CaseFile(path, tuple(cases), thresholds)
+
+
+def parse_thresholds(raw: Any, path: Path) -> dict[str, Threshold]:
+    """Parse a ``thresholds:`` mapping of category -> {accuracy, format, gate}."""
+    node = expect_mapping(raw, path, line_of(raw), "'thresholds'")
+    result = {}
+    for category, spec in node.items():
+        line = node.line_of(category)
+        if category not in CATEGORIES:
+            raise SpecError(path, line, f"unknown category {category!r} in thresholds; use one of {', '.join(CATEGORIES)}")
+        spec = expect_mapping(spec, path, line, f"thresholds for {category!r}")
+        reject_unknown(spec, ("accuracy", "format", "gate"), path, f"key in thresholds for {category!r}")
+        for key in ("accuracy", "format"):
+            value = spec.get(key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1):
+                raise SpecError(path, spec.line_of(key), f"threshold {category}.{key} must be a number between 0 and 1, got {value!r}")
+        gate = spec.get("gate", "point")
+        if gate not in GATE_MODES:
+            raise SpecError(path, spec.line_of("gate"), f"threshold {category}.gate must be one of {', '.join(GATE_MODES)}, got {gate!r}")
+        result[category] = Threshold(spec.get("accuracy"), spec.get("format"), gate)
+    return result
+
+
+def _parse_case(raw: LineDict, defaults: LineDict, file_category: str | None, path: Path) -> Case:
+    reject_unknown(raw, CASE_KEYS, path, "case key")
+    merged = _merge(defaults, raw)
+    line = raw.line
+    case_id = raw.get("id")
+    if case_id is None:
+        raise SpecError(path, line, "case has no 'id'; give every case a stable, unique id")
+    if not isinstance(case_id, str) or not _ID_PATTERN.match(case_id):
+        raise SpecError(path, raw.line_of("id"), f"case id must be a string of letters, digits, '-', '_' or '.', got {case_id!r}")
+    where = f"case {case_id!r}"
+
+    def key_line(key: str) -> int:
+        return raw.line_of(key) if key in raw else defaults.line_of(key)
+
+    category = merged.get("category", file_category)
+    if category is None:
+        raise SpecError(path, line, f"{where} has no 'category'; use one of {', '.join(CATEGORIES)} (or name the file common/edge/adversarial.llm.yaml)")
+    if category not in CATEGORIES:
+        raise SpecError(path, key_line("category"), f"{where}: unknown category {category!r}; use one of {', '.join(CATEGORIES)}")
+    messages = _parse_messages(merged, path, line, key_line, where)
+    checks = {}
+    for key, kind in (("expect", CORRECTNESS), ("format", FORMAT)):
+        spec = expect_mapping(merged.get(key, {}), path, key_line(key), f"{where}: {key!r}")
+        for name, argument in spec.items():
+            problem = validate_check(kind, name, argument)
+            if problem:
+                raise SpecError(path, line_of(spec, name, key_line(key)), f"{where}: {problem}")
+        checks[key] = dict(spec)
+    if not checks["expect"] and not checks["format"]:
+        raise SpecError(path, line, f"{where} has no checks; add an 'expect:' (and/or 'format:') mapping")
+    must_pass = merged.get("must_pass", False)
+    if not isinstance(must_pass, bool):
+        raise SpecError(path, key_line("must_pass"), f"{where}: 'must_pass' must be true or false")
+    tags = merged.get("tags", [])
+    if not isinstance(tags, list) or not all(isinstance(t, str) and t.isidentifier() for t in tags):
+        raise SpecError(path, key_line("tags"), f"{where}: 'tags' must be a list of identifiers (they become pytest marks)")
+    for key in ("task", "description"):
+        if merged.get(key) is not None and not isinstance(merged[key], str):
+            raise SpecError(path, key_line(key), f"{where}: {key!r} must be a string, got {type_name(merged[key])}")
+    return Case(
+        id=case_id,
+        category=category,
+        messages=messages,
+        expect=checks["expect"],
+        format=checks["format"],
+        must_pass=must_pass,
+        task=merged.get("task"),
+        description=merged.get("description") or "",
+        tags=tuple(tags),
+        line=line,
+    )
+
+
+def _parse_messages(merged: Mapping[str, Any], path: Path, line: int, key_line, where: str) -> tuple[dict[str, str], ...]:
+    has_input, has_messages = "input" in merged, "messages" in merged
+    if has_input == has_messages:
+        raise SpecError(path, line, f"{where} needs exactly one of 'input' (a string) or 'messages' (a list of {{role, content}})")
+    if has_input:
+        text = merged["input"]
+        if not isinstance(text, str):
+            raise SpecError(path, key_line("input"), f"{where}: 'input' must be a string, got {type_name(text)}")
+        return ({"role": "user", "content": text},)
+    raw = merged["messages"]
+    if not isinstance(raw, list) or not raw:
+        raise SpecError(path, key_line("messages"), f"{where}: 'messages' must be a non-empty list of {{role, content}}")
+    messages = []
+    for index, message in enumerate(raw):
+        message_line = raw.item_lines[index] if isinstance(raw, LineList) else key_line("messages")
+        if not isinstance(message, dict) or set(message) != {"role", "content"}:
+            raise SpecError(path, message_line, f"{where}: each message must be a mapping with exactly 'role' and 'content'")
+        if message["role"] not in ROLES or not isinstance(message["content"], str):
+            raise SpecError(path, message_line, f"{where}: message role must be one of {', '.join(ROLES)} and content a string")
+        messages.append({"role": message["role"], "content": message["content"]})
+    if messages[-1]["role"] != "user":
+        raise SpecError(path, key_line("messages"), f"{where}: the last message must be from the user")
+    return tuple(messages)
+
+
+def _merge(defaults: Mapping[str, Any], case: Mapping[str, Any]) -> dict[str, Any]:
+    """Defaults under the case; mappings (expect, format) merge key by key, the case winning."""
+    merged = dict(defaults)
+    for key, value in case.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            key_lines = {**getattr(merged[key], "key_lines", {}), **getattr(value, "key_lines", {})}
+            merged[key] = LineDict({**merged[key], **value}, line=line_of(value), key_lines=key_lines)
+        else:
+            merged[key] = value
+    return merged
+

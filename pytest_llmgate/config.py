@@ -1,0 +1,258 @@
+"""The suite config (``llmgate.yaml``): named backends, default backend and thresholds.
+
+Strings may use ``${VAR}`` and ``${VAR:-default}``; a variable that is unset makes only the
+backends that use it unusable, with an error naming the variable when one is selected.
+API keys are never read into the config: a backend names the variable that holds its key.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .cases import Threshold, parse_thresholds
+from .cost import Pricing
+from .errors import SpecError
+from .yamlio import LineDict, reject_unknown, expect_mapping, line_of, load_yaml, type_name
+
+CONFIG_NAME = "llmgate.yaml"
+CONFIG_KEYS = ("default_backend", "backends", "thresholds")
+BACKEND_KEYS = ("provider", "model", "base_url", "api_key_env", "system_prompt", "few_shot", "tasks",
+                "params", "pricing", "stream", "timeout_s", "max_retries", "n_ctx", "n_threads", "lora",
+                "lora_scale", "prefix_cache", "options", "description")
+PARAM_KEYS = ("temperature", "max_tokens", "top_p", "seed", "stop", "frequency_penalty", "presence_penalty")
+_ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """What a backend sends before the case: a system prompt and few-shot (user, assistant) pairs."""
+
+    system: str | None = None
+    few_shot: tuple[tuple[str, str], ...] = ()
+
+    def messages(self, case_messages: tuple[Mapping[str, str], ...]) -> list[dict[str, str]]:
+        """The full chat: system prompt, few-shot turns, then the case's own messages."""
+        chat = [{"role": "system", "content": self.system}] if self.system else []
+        for user, assistant in self.few_shot:
+            chat += [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
+        return chat + [dict(m) for m in case_messages]
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    """One named backend from the config. Holds no secret: ``api_key_env`` names the variable."""
+
+    name: str
+    provider: str
+    model: str
+    config_path: Path
+    line: int = 0
+    base_url: str | None = None
+    api_key_env: str | None = None
+    prompt: Prompt = field(default_factory=Prompt)
+    tasks: Mapping[str, Prompt] = field(default_factory=dict)
+    params: Mapping[str, Any] = field(default_factory=dict)
+    pricing: Pricing = field(default_factory=Pricing)
+    stream: bool = True
+    timeout_s: float = 60.0
+    max_retries: int = 2
+    n_ctx: int = 2048
+    n_threads: int | None = None
+    lora: str | None = None
+    lora_scale: float = 1.0
+    prefix_cache: bool = True
+    options: Mapping[str, Any] = field(default_factory=dict)
+    description: str = ""
+    missing_env: tuple[str, ...] = ()
+
+    def prompt_for(self, task: str | None) -> Prompt | None:
+        """The prompt for a case's task; None when this backend does not serve that task."""
+        if task is None:
+            return self.prompt
+        return self.tasks.get(task)
+
+    def resolve_path(self, value: str) -> Path:
+        """A path from the config, relative to the config file's folder."""
+        path = Path(os.path.expanduser(value))
+        return path if path.is_absolute() else self.config_path.parent / path
+
+    @property
+    def where(self) -> str:
+        """'llmgate.yaml:12' for error messages."""
+        return f"{self.config_path}:{self.line}"
+
+
+@dataclass(frozen=True)
+class SuiteConfig:
+    """A parsed ``llmgate.yaml``."""
+
+    path: Path
+    backends: Mapping[str, BackendSpec]
+    default_backend: str | None
+    thresholds: Mapping[str, Threshold]
+
+    def backend(self, name: str) -> BackendSpec:
+        """The backend called ``name``; SpecError listing the known names otherwise."""
+        if name not in self.backends:
+            known = ", ".join(self.backends) or "none"
+            raise SpecError(self.path, None, f"unknown backend {name!r}; known backends: {known}")
+        return self.backends[name]
+
+    def selected(self, requested: list[str]) -> list[str]:
+        """The requested backend names, or the default backend when none was requested."""
+        if requested:
+            return list(dict.fromkeys(requested))
+        if self.default_backend:
+            return [self.default_backend]
+        raise SpecError(self.path, None, "no backend selected: pass --llm-backend NAME or set 'default_backend'")
+
+
+def find_config(start: Path, name: str = CONFIG_NAME) -> Path | None:
+    """The nearest ``llmgate.yaml`` in ``start``'s folder or an ancestor folder."""
+    folder = start if start.is_dir() else start.parent
+    for candidate in (folder, *folder.parents):
+        if (candidate / name).is_file():
+            return candidate / name
+    return None
+
+
+def load_config(path: Path, environ: Mapping[str, str] | None = None) -> SuiteConfig:
+    """Parse and validate a suite config; raise SpecError with file and line on any problem."""
+    environ = os.environ if environ is None else environ
+    data = load_yaml(path)
+    root = expect_mapping(data if data is not None else {}, path, 1, "the config")
+    reject_unknown(root, CONFIG_KEYS, path, "top-level key")
+    raw_backends = expect_mapping(root.get("backends", {}), path, root.line_of("backends"), "'backends'")
+    backends = {
+        name: _parse_backend(name, raw, raw_backends.line_of(name), path, environ)
+        for name, raw in raw_backends.items()
+    }
+    default = root.get("default_backend")
+    if default is not None and default not in backends:
+        raise SpecError(path, root.line_of("default_backend"), f"default_backend {default!r} is not defined under 'backends'")
+    thresholds = parse_thresholds(root["thresholds"], path) if "thresholds" in root else {}
+    return SuiteConfig(path, backends, default, thresholds)
+
+
+def _parse_backend(name: str, raw: Any, line: int, path: Path, environ: Mapping[str, str]) -> BackendSpec:
+    node = expect_mapping(raw, path, line, f"backend {name!r}")
+    if "api_key" in node:
+        raise SpecError(path, node.line_of("api_key"), f"backend {name!r}: never write a key in the config; set 'api_key_env: VARIABLE_NAME' instead")
+    reject_unknown(node, BACKEND_KEYS, path, f"key in backend {name!r}")
+    missing: list[str] = []
+    values = {key: _expand(value, environ, missing) for key, value in node.items()}
+    where = f"backend {name!r}"
+    for key in ("provider", "model"):
+        if not isinstance(values.get(key), str) or not values[key]:
+            raise SpecError(path, node.line_of(key), f"{where} needs {key!r} (a string)")
+    params = expect_mapping(node.get("params", {}), path, node.line_of("params"), f"{where}: 'params'")
+    reject_unknown(params, PARAM_KEYS, path, f"parameter in {where}")
+    pricing_node = node.get("pricing", {})
+    try:
+        pricing = Pricing.from_mapping(expect_mapping(pricing_node, path, node.line_of("pricing"), f"{where}: 'pricing'"))
+    except ValueError as exc:
+        raise SpecError(path, node.line_of("pricing"), f"{where}: {exc}") from None
+    tasks_node = expect_mapping(node.get("tasks", {}), path, node.line_of("tasks"), f"{where}: 'tasks'")
+    tasks = {}
+    for task, task_raw in tasks_node.items():
+        task_node = expect_mapping(task_raw, path, tasks_node.line_of(task), f"{where}: task {task!r}")
+        reject_unknown(task_node, ("system_prompt", "few_shot"), path, f"key in {where} task {task!r}")
+        tasks[task] = _parse_prompt(task_node, path, environ)
+    scalars = {key: values[key] for key in ("base_url", "api_key_env", "stream", "timeout_s", "max_retries",
+                                             "n_ctx", "n_threads", "lora", "lora_scale", "prefix_cache",
+                                             "description") if key in values}
+    _check_scalar_types(scalars, node, path, where)
+    return BackendSpec(
+        name=name,
+        provider=values["provider"],
+        model=values["model"],
+        config_path=path,
+        line=line,
+        prompt=_parse_prompt(node, path, environ),
+        tasks=tasks,
+        params=dict(_expand(dict(params), environ, missing)),
+        pricing=pricing,
+        options=dict(values.get("options") or {}),
+        missing_env=tuple(dict.fromkeys(missing)),
+        **scalars,
+    )
+
+
+_SCALAR_TYPES: dict[str, tuple[type, ...]] = {
+    "base_url": (str,), "api_key_env": (str,), "stream": (bool,), "timeout_s": (int, float),
+    "max_retries": (int,), "n_ctx": (int,), "n_threads": (int,), "lora": (str,),
+    "lora_scale": (int, float), "prefix_cache": (bool,), "description": (str,),
+}
+
+
+def _check_scalar_types(scalars: Mapping[str, Any], node: LineDict, path: Path, where: str) -> None:
+    for key, value in scalars.items():
+        allowed = _SCALAR_TYPES[key]
+        wrong_bool = isinstance(value, bool) and bool not in allowed
+        if wrong_bool or not isinstance(value, allowed):
+            raise SpecError(path, node.line_of(key), f"{where}: {key!r} must be {' or '.join(t.__name__ for t in allowed)}, got {type_name(value)}")
+
+
+def _parse_prompt(node: LineDict, path: Path, environ: Mapping[str, str]) -> Prompt:
+    system = node.get("system_prompt")
+    if isinstance(system, dict):
+        system = _read_file_ref(system, path, node.line_of("system_prompt"), "system_prompt").strip()
+    elif system is not None and not isinstance(system, str):
+        raise SpecError(path, node.line_of("system_prompt"), f"'system_prompt' must be a string or {{file: path}}, got {type_name(system)}")
+    few_shot_raw = node.get("few_shot", [])
+    few_shot_path, few_shot_line = path, node.line_of("few_shot")
+    if isinstance(few_shot_raw, dict):
+        few_shot_path = _file_ref_path(few_shot_raw, path, few_shot_line, "few_shot")
+        few_shot_raw = load_yaml(few_shot_path)
+        few_shot_line = line_of(few_shot_raw, default=1)
+    return Prompt(system, _parse_few_shot(few_shot_raw, few_shot_path, few_shot_line))
+
+
+def _parse_few_shot(raw: Any, path: Path, line: int) -> tuple[tuple[str, str], ...]:
+    if not isinstance(raw, list):
+        raise SpecError(path, line, f"few-shot examples must be a list of {{user, assistant}}, got {type_name(raw)}")
+    pairs = []
+    for index, pair in enumerate(raw):
+        pair_line = raw.item_lines[index] if hasattr(raw, "item_lines") else line
+        if not isinstance(pair, dict) or set(pair) != {"user", "assistant"} or not all(isinstance(v, str) for v in pair.values()):
+            raise SpecError(path, pair_line, "each few-shot example must be a mapping with exactly 'user' and 'assistant' strings")
+        pairs.append((pair["user"], pair["assistant"]))
+    return tuple(pairs)
+
+
+def _file_ref_path(ref: dict, path: Path, line: int, key: str) -> Path:
+    if set(ref) != {"file"} or not isinstance(ref["file"], str):
+        raise SpecError(path, line, f"{key!r} as a mapping must be {{file: relative/path}}")
+    target = path.parent / ref["file"]
+    if not target.is_file():
+        raise SpecError(path, line, f"{key!r} file not found: {target}")
+    return target
+
+
+def _read_file_ref(ref: dict, path: Path, line: int, key: str) -> str:
+    return _file_ref_path(ref, path, line, key).read_text(encoding="utf-8")
+
+
+def _expand(value: Any, environ: Mapping[str, str], missing: list[str]) -> Any:
+    """Expand ${VAR} and ${VAR:-default} in every string of ``value``; collect unset names."""
+    if isinstance(value, str):
+        def replace(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            if name in environ and environ[name] != "":
+                return environ[name]
+            if default is not None:
+                return default
+            missing.append(name)
+            return ""
+        return _ENV_PATTERN.sub(replace, value)
+    if isinstance(value, dict):
+        return {k: _expand(v, environ, missing) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand(v, environ, missing) for v in value]
+    return value
+

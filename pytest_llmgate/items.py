@@ -1,0 +1,107 @@
+"""Collection: a case file becomes one pytest item per case and selected backend."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .backends.base import BackendError, Completion
+from .cases import Case, Threshold, load_case_file
+from .config import BackendSpec, SuiteConfig
+from .errors import SpecError
+from .report import miss_text
+from .results import CaseRow, new_row, score
+from .runner import Runner
+
+RUNNER_KEY = pytest.StashKey[Runner]()
+
+
+class CaseMiss(Exception):
+    """A case's answer failed a correctness or format check."""
+
+    def __init__(self, row: CaseRow):
+        super().__init__(miss_text(row))
+        self.row = row
+
+
+def _relative(path: Path, root: Path) -> str:
+    return Path(os.path.relpath(path, root)).as_posix()
+
+
+class CaseFile(pytest.File):
+    """A ``*.llm.yaml`` file: its cases times the selected backends."""
+
+    def collect(self) -> Iterator[CaseItem]:
+        runner = self.config.stash[RUNNER_KEY]
+        spec = load_case_file(self.path)
+        suite = runner.suite_for(self.path)
+        root = runner.settings.rootdir
+        if spec.thresholds is not None:
+            group, thresholds = _relative(self.path, root), spec.thresholds
+        else:
+            group, thresholds = _relative(suite.path.parent, root), suite.thresholds
+        for case in spec.cases:
+            for backend in suite.selected(list(runner.settings.backends)):
+                # An explicit node id lets pytest >= 9.2 see "[backend]" as parameters, as for
+                # parametrized functions, so --lf matches the ids it stored.
+                yield CaseItem.from_parent(
+                    self, name=f"{case.id}[{backend}]", nodeid=f"{self.nodeid}::{case.id}[{backend}]", case=case, suite=suite, backend_name=backend,
+                    group=group, threshold=thresholds.get(case.category),
+                )
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException]) -> Any:
+        if isinstance(excinfo.value, SpecError):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo)
+
+
+class CaseItem(pytest.Item):
+    """One case on one backend. Setup calls the backend (a failure there is a pytest error);
+    the test itself only checks the answer (a miss is a failure the category gate weighs)."""
+
+    def __init__(self, *, case: Case, suite: SuiteConfig, backend_name: str, group: str,
+                 threshold: Threshold | None, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.case = case
+        self.suite = suite
+        self.backend_name = backend_name
+        self.row = new_row(case, _relative(self.path, self.config.rootpath), group, backend_name, threshold)
+        self.completion: Completion | None = None
+        for mark in (case.category, *case.tags):
+            self.add_marker(mark)
+
+    @property
+    def backend_spec(self) -> BackendSpec:
+        """The config of this item's backend."""
+        return self.suite.backend(self.backend_name)
+
+    def setup(self) -> None:
+        spec = self.backend_spec
+        prompt = spec.prompt_for(self.case.task)
+        if prompt is None:
+            pytest.skip(f"backend {spec.name!r} has no prompt for task {self.case.task!r} (add it under 'tasks:')")
+        try:
+            self.completion = self.config.stash[RUNNER_KEY].complete(spec, prompt.messages(self.case.messages))
+        except BackendError as exc:
+            self.row.error = str(exc)
+            self.user_properties.extend(self.row.to_properties())
+            raise
+
+    def runtest(self) -> None:
+        assert self.completion is not None
+        score(self.row, self.case, self.completion, self.backend_spec.pricing)
+        self.user_properties.extend(self.row.to_properties())
+        if self.row.missed:
+            raise CaseMiss(self.row)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        if isinstance(excinfo.value, (CaseMiss, BackendError, SpecError)):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo, style=style)
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, self.case.line - 1, f"{self.case.id}[{self.backend_name}]"

@@ -1,0 +1,51 @@
+"""Shared fixtures: pytester, and a small suite on the deterministic fake backend."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+FAKE_CONFIG = """
+default_backend: fake
+thresholds:
+  common: {accuracy: 0.5, format: 1.0}
+  adversarial: {accuracy: 1.0}
+backends:
+  fake:
+    provider: fake
+    model: scripted
+    options:
+      default_reply: general
+      replies: {charged: billing, crash: technical, "dark mode": billing, outage: technical}
+      fail_on: [BOOM]
+    pricing: {input_per_mtok_usd: 1.0, output_per_mtok_usd: 2.0}
+  other:
+    provider: fake
+    model: scripted
+    options: {default_reply: billing}
+    pricing: {per_hour_usd: 36.0}
+"""
+
+FAKE_CASES = """
+defaults:
+  format: {one_of: [billing, technical, general, feature_request]}
+cases:
+  - id: double-charge
+    input: I was charged twice
+    expect: {label: billing}
+  - id: app-crash
+    input: The app crashes on start
+    expect: {label: technical}
+  - id: dark-mode
+    input: Please add dark mode
+    expect: {label: feature_request}
+"""
+
+
+@pytest.fixture
+def fake_suite(pytester: pytest.Pytester) -> pytest.Pytester:
+    """A folder with llmgate.yaml (fake backends) and common.llm.yaml: 2 of 3 cases pass."""
+    pytester.makefile(".yaml", llmgate=FAKE_CONFIG)
+    pytester.makefile(".llm.yaml", common=FAKE_CASES)
+    return pytester

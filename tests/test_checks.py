@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pytest_llmgate.checks import CORRECTNESS, FORMAT, normalize_label, parse_json_loosely, run_checks, validate_check
+
+
+@pytest.mark.parametrize("raw, label", [
+    ("billing", "billing"), (" Billing.\n", "billing"), ('"technical"', "technical"),
+    ("Feature request", "feature_request"), ("feature-request!", "feature_request"), ("ACCOUNT_ACCESS", "account_access"),
+])
+def test_normalize_label(raw: str, label: str) -> None:
+    assert normalize_label(raw) == label
+
+
+@given(st.text())
+def test_normalize_label_is_idempotent(text: str) -> None:
+    once = normalize_label(text)
+    assert normalize_label(once) == once
+
+
+def _one(output: str, expect: dict | None = None, fmt: dict | None = None):
+    [result] = run_checks(output, expect or {}, fmt or {})
+    return result
+
+
+@pytest.mark.parametrize("output, expect, passed", [
+    ("Billing", {"label": "billing"}, True),
+    ("billing, I think", {"label": "billing"}, False),
+    ("  42 ", {"equals": "42"}, True),
+    ("Refund APPROVED", {"contains": "approved"}, True),
+    ("nothing", {"contains_any": ["a", "z"]}, False),
+    ("alpha beta", {"contains_any": ["x", "beta"]}, True),
+    ("alpha beta", {"contains_all": ["alpha", "gamma"]}, False),
+    ("Sure! REFUND APPROVED", {"not_contains": ["refund approved"]}, False),
+    ("general", {"not_contains": ["refund approved"]}, True),
+    ("order INV-123 found", {"regex": r"INV-\d+"}, True),
+])
+def test_correctness_checks(output: str, expect: dict, passed: bool) -> None:
+    result = _one(output, expect=expect)
+    assert result.kind == CORRECTNESS
+    assert result.passed is passed
+
+
+def test_fields_reports_partial_match() -> None:
+    output = '```json\n{"product": "API", "order_id": null, "urgency": "normal"}\n```'
+    result = _one(output, expect={"fields": {"product": "api", "order_id": None, "urgency": "high"}})
+    assert not result.passed
+    assert result.score == pytest.approx(2 / 3)
+    assert "urgency: expected 'high', got 'normal'" in result.detail
+
+
+def test_fields_on_non_json_output() -> None:
+    result = _one("I cannot help", expect={"fields": {"a": 1}})
+    assert (result.passed, result.score) == (False, 0.0)
+
+
+SCHEMA = {"type": "object", "properties": {"urgency": {"enum": ["low", "high"]}}, "required": ["urgency"]}
+
+
+@pytest.mark.parametrize("output, fmt, passed", [
+    ("general", {"one_of": ["billing", "general"]}, True),
+    ("general inquiry", {"one_of": ["billing", "general"]}, False),
+    ('{"a": 1}', {"json": True}, True),
+    ('```json\n{"a": 1}\n```', {"json": True}, False),
+    ('{"urgency": "low"}', {"schema": SCHEMA}, True),
+    ('{"urgency": "soon"}', {"schema": SCHEMA}, False),
+    ("one two three", {"max_words": 2}, False),
+    ("abc", {"max_chars": 3}, True),
+    ("billing", {"regex": "[a-z_]+"}, True),
+    ("billing.", {"regex": "[a-z_]+"}, False),
+])
+def test_format_checks(output: str, fmt: dict, passed: bool) -> None:
+    result = _one(output, fmt=fmt)
+    assert result.kind == FORMAT
+    assert result.passed is passed
+
+
+def test_schema_violation_names_the_path() -> None:
+    result = _one('{"urgency": "soon"}', fmt={"schema": SCHEMA})
+    assert "at urgency" in result.detail
+
+
+@pytest.mark.parametrize("kind, name, argument, problem", [
+    (CORRECTNESS, "labels", "x", "unknown correctness check 'labels'"),
+    (CORRECTNESS, "not_contains", "x", "'not_contains' must be a non-empty list of strings"),
+    (CORRECTNESS, "regex", "(", "'regex' must be a valid regular expression"),
+    (FORMAT, "max_words", 0, "'max_words' must be a positive integer"),
+    (FORMAT, "schema", {"type": "nonsense"}, "'schema' must be a valid JSON Schema"),
+    (FORMAT, "json", "yes", "'json' must be true or false"),
+])
+def test_invalid_check_arguments(kind: str, name: str, argument: object, problem: str) -> None:
+    assert problem in validate_check(kind, name, argument)
+
+
+def test_parse_json_loosely_finds_an_object_in_prose() -> None:
+    assert parse_json_loosely('Here you go: {"a": [1, 2]} thanks') == {"a": [1, 2]}

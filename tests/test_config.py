@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pytest_llmgate.backends import preflight
+from pytest_llmgate.config import Prompt, find_config, load_config
+from pytest_llmgate.cost import Pricing
+from pytest_llmgate.errors import SpecError
+
+CONFIG = """
+default_backend: local
+thresholds:
+  common: {accuracy: 0.9}
+backends:
+  local:
+    provider: llama_cpp
+    model: models/model.gguf
+    system_prompt: {file: prompts/system.md}
+    few_shot: {file: prompts/shots.yaml}
+    tasks:
+      extract: {system_prompt: Return JSON.}
+    params: {temperature: 0, max_tokens: 8}
+    pricing: {per_hour_usd: 1.5}
+  remote:
+    provider: openai
+    model: ${MODEL_NAME:-gpt-4o-mini}
+    base_url: ${REMOTE_URL}
+    api_key_env: TEST_LLMGATE_KEY
+"""
+
+
+@pytest.fixture
+def config_dir(tmp_path: Path) -> Path:
+    (tmp_path / "prompts").mkdir()
+    (tmp_path / "prompts" / "system.md").write_text("Route the ticket.\n")
+    (tmp_path / "prompts" / "shots.yaml").write_text("- {user: hi, assistant: general}\n")
+    (tmp_path / "llmgate.yaml").write_text(CONFIG)
+    return tmp_path
+
+
+def test_load_config(config_dir: Path) -> None:
+    suite = load_config(config_dir / "llmgate.yaml", environ={"REMOTE_URL": "http://127.0.0.1:9/v1"})
+    local = suite.backend("local")
+    assert local.prompt == Prompt("Route the ticket.", (("hi", "general"),))
+    assert local.prompt_for("extract") == Prompt("Return JSON.")
+    assert local.prompt_for("unknown") is None
+    assert local.pricing == Pricing(per_hour_usd=1.5)
+    assert local.resolve_path(local.model) == config_dir / "models" / "model.gguf"
+    remote = suite.backend("remote")
+    assert (remote.model, remote.base_url, remote.missing_env) == ("gpt-4o-mini", "http://127.0.0.1:9/v1", ())
+    assert suite.selected([]) == ["local"]
+    assert suite.selected(["remote", "local", "remote"]) == ["remote", "local"]
+
+
+def test_prompt_messages_order() -> None:
+    prompt = Prompt("sys", (("u1", "a1"),))
+    assert prompt.messages(({"role": "user", "content": "q"},)) == [
+        {"role": "system", "content": "sys"}, {"role": "user", "content": "u1"},
+        {"role": "assistant", "content": "a1"}, {"role": "user", "content": "q"},
+    ]
+
+
+def test_unknown_backend_lists_known(config_dir: Path) -> None:
+    suite = load_config(config_dir / "llmgate.yaml", environ={})
+    with pytest.raises(SpecError, match="unknown backend 'gpt'; known backends: local, remote"):
+        suite.backend("gpt")
+
+
+def test_unset_variable_blocks_only_that_backend(config_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TEST_LLMGATE_KEY", "sk-test")
+    suite = load_config(config_dir / "llmgate.yaml", environ={})
+    assert suite.backend("remote").missing_env == ("REMOTE_URL",)
+    with pytest.raises(SpecError, match=r"needs the environment variable\(s\) REMOTE_URL"):
+        preflight(suite.backend("remote"))
+
+
+def test_missing_api_key_is_named_not_shown(config_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TEST_LLMGATE_KEY", raising=False)
+    suite = load_config(config_dir / "llmgate.yaml", environ={"REMOTE_URL": "x"})
+    with pytest.raises(SpecError, match=r"reads its API key from \$TEST_LLMGATE_KEY, which is not set"):
+        preflight(suite.backend("remote"))
+
+
+def test_missing_model_file(config_dir: Path) -> None:
+    suite = load_config(config_dir / "llmgate.yaml", environ={})
+    with pytest.raises(SpecError, match="model file not found"):
+        preflight(suite.backend("local"))
+
+
+def test_secrets_never_come_from_the_config(config_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TEST_LLMGATE_KEY", "sk-very-secret")
+    suite = load_config(config_dir / "llmgate.yaml", environ={"REMOTE_URL": "x"})
+    assert "sk-very-secret" not in repr(suite)
+
+
+@pytest.mark.parametrize("text, line, message", [
+    ("backends:\n  a:\n    provider: openai\n    model: m\n    api_key: sk-123\n", 5, "never write a key in the config"),
+    ("backends:\n  a:\n    provider: openai\n    model: m\n    temprature: 0\n", 5, "unknown key in backend 'a' 'temprature'"),
+    ("backends:\n  a:\n    provider: openai\n", 3, "backend 'a' needs 'model'"),
+    ("backends:\n  a:\n    provider: openai\n    model: m\n    stream: maybe\n", 5, "'stream' must be bool"),
+    ("backends:\n  a:\n    provider: openai\n    model: m\n    pricing: {per_hour: 2}\n", 5, "unknown pricing key"),
+    ("default_backend: b\nbackends:\n  a: {provider: fake, model: m}\n", 1, "default_backend 'b' is not defined"),
+    ("backends:\n  a: {provider: fake, model: m, system_prompt: {file: nope.md}}\n", 2, "'system_prompt' file not found"),
+])
+def test_config_errors(tmp_path: Path, text: str, line: int, message: str) -> None:
+    (tmp_path / "llmgate.yaml").write_text(text)
+    with pytest.raises(SpecError) as caught:
+        load_config(tmp_path / "llmgate.yaml", environ={})
+    assert caught.value.line == line
+    assert message in str(caught.value)
+
+
+def test_find_config_walks_up(config_dir: Path) -> None:
+    nested = config_dir / "a" / "b"
+    nested.mkdir(parents=True)
+    assert find_config(nested / "x.llm.yaml") == config_dir / "llmgate.yaml"
+    assert find_config(Path("/")) is None
