@@ -9,21 +9,22 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .cases import Threshold, parse_thresholds
-from .cost import Pricing
+from .cost import DEFAULT_HORIZON_MONTHS, Pricing, parse_volume
+from .decide import APPROACHES, PROMPTED, DecisionPolicy
 from .errors import SpecError
 from .yamlio import LineDict, reject_unknown, expect_mapping, line_of, load_yaml, type_name
 
 CONFIG_NAME = "llmgate.yaml"
-CONFIG_KEYS = ("default_backend", "backends", "thresholds")
+CONFIG_KEYS = ("default_backend", "backends", "thresholds", "volume", "horizon_months", "decision")
 BACKEND_KEYS = ("provider", "model", "base_url", "api_key_env", "system_prompt", "few_shot", "tasks",
                 "params", "pricing", "stream", "timeout_s", "max_retries", "n_ctx", "n_threads", "lora",
-                "lora_scale", "prefix_cache", "options", "description")
+                "lora_scale", "prefix_cache", "options", "description", "approach")
 PARAM_KEYS = ("temperature", "max_tokens", "top_p", "seed", "stop", "frequency_penalty", "presence_penalty")
 _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -68,6 +69,7 @@ class BackendSpec:
     prefix_cache: bool = True
     options: Mapping[str, Any] = field(default_factory=dict)
     description: str = ""
+    approach: str = PROMPTED
     missing_env: tuple[str, ...] = ()
 
     def prompt_for(self, task: str | None) -> Prompt | None:
@@ -95,6 +97,9 @@ class SuiteConfig:
     backends: Mapping[str, BackendSpec]
     default_backend: str | None
     thresholds: Mapping[str, Threshold]
+    volume_per_day: float | None = None
+    horizon_months: float = DEFAULT_HORIZON_MONTHS
+    decision: DecisionPolicy = field(default_factory=DecisionPolicy)
 
     def backend(self, name: str) -> BackendSpec:
         """The backend called ``name``; SpecError listing the known names otherwise."""
@@ -136,7 +141,32 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> SuiteCo
     if default is not None and default not in backends:
         raise SpecError(path, root.line_of("default_backend"), f"default_backend {default!r} is not defined under 'backends'")
     thresholds = parse_thresholds(root["thresholds"], path) if "thresholds" in root else {}
-    return SuiteConfig(path, backends, default, thresholds)
+    return SuiteConfig(path, backends, default, thresholds, **_parse_economics(root, path))
+
+
+def _parse_economics(root: LineDict, path: Path) -> dict[str, Any]:
+    """The ``volume``, ``horizon_months`` and ``decision`` keys, validated."""
+    def checked(key: str, parse: Callable[[Any], Any]) -> Any:
+        try:
+            return parse(root[key])
+        except ValueError as exc:
+            raise SpecError(path, root.line_of(key), str(exc)) from None
+
+    parsed: dict[str, Any] = {}
+    if root.get("volume") is not None:
+        parsed["volume_per_day"] = checked("volume", parse_volume)
+    if "horizon_months" in root:
+        parsed["horizon_months"] = checked("horizon_months", _horizon)
+    if "decision" in root:
+        decision = expect_mapping(root["decision"], path, root.line_of("decision"), "'decision'")
+        parsed["decision"] = checked("decision", lambda _: DecisionPolicy.from_mapping(decision))
+    return parsed
+
+
+def _horizon(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ValueError(f"horizon_months must be a number of months > 0, got {value!r}")
+    return float(value)
 
 
 def _parse_backend(name: str, raw: Any, line: int, path: Path, environ: Mapping[str, str]) -> BackendSpec:
@@ -163,10 +193,10 @@ def _parse_backend(name: str, raw: Any, line: int, path: Path, environ: Mapping[
         task_node = expect_mapping(task_raw, path, tasks_node.line_of(task), f"{where}: task {task!r}")
         reject_unknown(task_node, ("system_prompt", "few_shot"), path, f"key in {where} task {task!r}")
         tasks[task] = _parse_prompt(task_node, path, environ)
-    scalars = {key: values[key] for key in ("base_url", "api_key_env", "stream", "timeout_s", "max_retries",
-                                             "n_ctx", "n_threads", "lora", "lora_scale", "prefix_cache",
-                                             "description") if key in values}
+    scalars = {key: values[key] for key in _SCALAR_TYPES if key in values}
     _check_scalar_types(scalars, node, path, where)
+    if scalars.get("approach", PROMPTED) not in APPROACHES:
+        raise SpecError(path, node.line_of("approach"), f"{where}: 'approach' must be one of {', '.join(APPROACHES)}, got {scalars['approach']!r}")
     return BackendSpec(
         name=name,
         provider=values["provider"],
@@ -186,7 +216,7 @@ def _parse_backend(name: str, raw: Any, line: int, path: Path, environ: Mapping[
 _SCALAR_TYPES: dict[str, tuple[type, ...]] = {
     "base_url": (str,), "api_key_env": (str,), "stream": (bool,), "timeout_s": (int, float),
     "max_retries": (int,), "n_ctx": (int,), "n_threads": (int,), "lora": (str,),
-    "lora_scale": (int, float), "prefix_cache": (bool,), "description": (str,),
+    "lora_scale": (int, float), "prefix_cache": (bool,), "description": (str,), "approach": (str,),
 }
 
 

@@ -103,6 +103,10 @@ def test_secrets_never_come_from_the_config(config_dir: Path, monkeypatch: pytes
     ("backends:\n  a:\n    provider: openai\n    model: m\n    pricing: {per_hour: 2}\n", 5, "unknown pricing key"),
     ("default_backend: b\nbackends:\n  a: {provider: fake, model: m}\n", 1, "default_backend 'b' is not defined"),
     ("backends:\n  a: {provider: fake, model: m, system_prompt: {file: nope.md}}\n", 2, "'system_prompt' file not found"),
+    ("backends:\n  a: {provider: fake, model: m, approach: tuned}\n", 2, "'approach' must be one of prompted, fine_tuned"),
+    ("volume: lots\n", 1, "volume must look like 90000/day"),
+    ("horizon_months: 0\n", 1, "horizon_months must be a number of months > 0"),
+    ("decision:\n  min_gain: 3\n", 1, "unknown decision key 'min_gain'"),
 ])
 def test_config_errors(tmp_path: Path, text: str, line: int, message: str) -> None:
     (tmp_path / "llmgate.yaml").write_text(text)
@@ -110,6 +114,18 @@ def test_config_errors(tmp_path: Path, text: str, line: int, message: str) -> No
         load_config(tmp_path / "llmgate.yaml", environ={})
     assert caught.value.line == line
     assert message in str(caught.value)
+
+
+def test_volume_horizon_decision_and_approach(tmp_path: Path) -> None:
+    (tmp_path / "llmgate.yaml").write_text(
+        "volume: 3000000/month\nhorizon_months: 6\ndecision: {min_gain_points: 2}\n"
+        "backends:\n  a: {provider: fake, model: m}\n"
+        "  b: {provider: fake, model: m, approach: fine_tuned, pricing: {one_time_usd: 50, per_month_usd: 10}}\n")
+    suite = load_config(tmp_path / "llmgate.yaml", environ={})
+    assert (suite.volume_per_day, suite.horizon_months, suite.decision.min_gain_points) == (100_000, 6, 2)
+    assert suite.backend("a").approach == "prompted"
+    assert suite.backend("b").approach == "fine_tuned"
+    assert suite.backend("b").pricing == Pricing(one_time_usd=50, per_month_usd=10)
 
 
 def test_find_config_walks_up(config_dir: Path) -> None:

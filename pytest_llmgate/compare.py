@@ -1,0 +1,206 @@
+"""Backends side by side: per-category metrics, paired comparisons on the same cases, and
+per-label classification scores. Pure functions over case rows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
+
+from .cases import CATEGORIES
+from .stats import mcnemar_exact, min_cases_for_threshold, percentile, precision_recall_f1, proportion, wilson_interval
+
+if TYPE_CHECKING:  # results imports the backends, which import the config, which imports this
+    from .results import CaseRow
+
+ALL = "all"  # the pseudo-category of every case together
+MIN_CASES = 30  # below this, a category's rate is too noisy to gate on whatever its threshold
+OTHER_LABEL = "(other)"  # a predicted label that no case expects
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def answered(rows: Iterable[CaseRow]) -> list[CaseRow]:
+    """The rows whose backend answered (errors left out)."""
+    return [r for r in rows if r.error is None]
+
+
+@dataclass(frozen=True)
+class CategoryStats:
+    """Quality, tokens, latency and cost of one backend on one category (or on ``all``)."""
+
+    backend: str
+    category: str
+    n: int  # cases answered
+    errors: int
+    passed: int
+    accuracy: float | None
+    accuracy_low: float
+    accuracy_high: float
+    format_rate: float | None
+    mean_prompt_tokens: float | None
+    mean_completion_tokens: float | None
+    latency_p50_ms: float | None
+    latency_p95_ms: float | None
+    ttft_p50_ms: float | None
+    ttft_p95_ms: float | None
+    cost_per_1k_usd: float | None  # mean $ per request times 1,000
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict."""
+        return asdict(self)
+
+
+def category_stats(backend: str, category: str, rows: Sequence[CaseRow]) -> CategoryStats:
+    """The side-by-side metrics of ``rows`` (one backend, one category)."""
+    done = answered(rows)
+    passed = sum(r.passed for r in done)
+    low, high = wilson_interval(passed, len(done))
+    latencies = [r.latency_ms for r in done if r.latency_ms is not None]
+    ttfts = [r.ttft_ms for r in done if r.ttft_ms is not None]
+    costs = [r.cost_usd for r in done if r.cost_usd is not None]
+    mean_cost = _mean(costs)
+    return CategoryStats(
+        backend=backend, category=category, n=len(done), errors=len(rows) - len(done), passed=passed,
+        accuracy=proportion(passed, len(done)), accuracy_low=low, accuracy_high=high,
+        format_rate=proportion(sum(r.format_ok for r in done), len(done)),
+        mean_prompt_tokens=_mean([r.prompt_tokens for r in done if r.prompt_tokens is not None]),
+        mean_completion_tokens=_mean([r.completion_tokens for r in done if r.completion_tokens is not None]),
+        latency_p50_ms=percentile(latencies, 50), latency_p95_ms=percentile(latencies, 95),
+        ttft_p50_ms=percentile(ttfts, 50), ttft_p95_ms=percentile(ttfts, 95),
+        cost_per_1k_usd=None if mean_cost is None else mean_cost * 1000,
+    )
+
+
+def categories_of(rows: Iterable[CaseRow]) -> list[str]:
+    """The categories present in ``rows`` in the usual order, then ``all``."""
+    present = {r.category for r in rows}
+    return [c for c in CATEGORIES if c in present] + [ALL]
+
+
+def in_category(rows: Iterable[CaseRow], category: str) -> list[CaseRow]:
+    """The rows of ``category``; every row for ``all``."""
+    return [r for r in rows if category in (ALL, r.category)]
+
+
+def side_by_side(rows: Sequence[CaseRow]) -> list[CategoryStats]:
+    """For every category (and ``all``), one CategoryStats per backend, backends by name."""
+    backends = sorted({r.backend for r in rows})
+    return [
+        category_stats(backend, category, [r for r in in_category(rows, category) if r.backend == backend])
+        for category in categories_of(rows)
+        for backend in backends
+    ]
+
+
+@dataclass(frozen=True)
+class PairedComparison:
+    """A challenger against a baseline on the cases both answered (matched on file and id)."""
+
+    baseline: str
+    challenger: str
+    category: str
+    n: int  # cases both answered
+    baseline_accuracy: float | None
+    challenger_accuracy: float | None
+    won: tuple[str, ...]  # ids the challenger got right and the baseline wrong
+    lost: tuple[str, ...]  # ids the baseline got right and the challenger wrong
+    p_value: float  # exact McNemar test on the discordant cases
+
+    @property
+    def gain_points(self) -> float:
+        """Challenger minus baseline accuracy, in percentage points."""
+        return 100 * (len(self.won) - len(self.lost)) / self.n if self.n else 0.0
+
+    def significant(self, alpha: float) -> bool:
+        """True when the difference would be unlikely (p < alpha) were the two equally good."""
+        return self.p_value < alpha
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict, with the gain in points."""
+        data = asdict(self)
+        data.update(won=list(self.won), lost=list(self.lost), gain_points=self.gain_points)
+        return data
+
+
+def paired(rows: Iterable[CaseRow], baseline: str, challenger: str, category: str = ALL) -> PairedComparison:
+    """Compare ``challenger`` with ``baseline`` on the cases of ``category`` that both answered."""
+    by_backend: dict[str, dict[tuple[str, str], CaseRow]] = {baseline: {}, challenger: {}}
+    for row in answered(in_category(rows, category)):
+        if row.backend in by_backend:
+            by_backend[row.backend][(row.file, row.id)] = row
+    keys = sorted(by_backend[baseline].keys() & by_backend[challenger].keys())
+    pairs = [(by_backend[baseline][k], by_backend[challenger][k]) for k in keys]
+    won = tuple(c.id for b, c in pairs if c.passed and not b.passed)
+    lost = tuple(b.id for b, c in pairs if b.passed and not c.passed)
+    return PairedComparison(
+        baseline=baseline, challenger=challenger, category=category, n=len(pairs),
+        baseline_accuracy=proportion(sum(b.passed for b, _ in pairs), len(pairs)),
+        challenger_accuracy=proportion(sum(c.passed for _, c in pairs), len(pairs)),
+        won=won, lost=lost, p_value=mcnemar_exact(len(won), len(lost)),
+    )
+
+
+@dataclass(frozen=True)
+class LabelScore:
+    """Precision, recall and F1 of one expected label; None where undefined."""
+
+    label: str
+    support: int  # cases expecting this label
+    precision: float | None
+    recall: float | None
+    f1: float | None
+
+
+@dataclass(frozen=True)
+class Classification:
+    """Confusion matrix and per-label scores of one backend on the cases that expect a label."""
+
+    backend: str
+    labels: tuple[str, ...]  # expected labels, then OTHER_LABEL when a prediction fell outside them
+    matrix: tuple[tuple[int, ...], ...]  # matrix[i][j]: cases expecting labels[i] answered labels[j]
+    scores: tuple[LabelScore, ...]
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict."""
+        return {"backend": self.backend, "labels": list(self.labels),
+                "matrix": [list(row) for row in self.matrix],
+                "scores": [asdict(score) for score in self.scores]}
+
+
+def classification(backend: str, rows: Iterable[CaseRow]) -> Classification | None:
+    """The confusion matrix of ``backend`` over answered label cases; None when there are none."""
+    labelled = [r for r in answered(rows) if r.backend == backend and r.expected_label is not None]
+    if not labelled:
+        return None
+    expected = sorted({r.expected_label for r in labelled})
+    predicted = [r.predicted_label if r.predicted_label in expected else OTHER_LABEL for r in labelled]
+    labels = tuple(expected + ([OTHER_LABEL] if OTHER_LABEL in predicted else []))
+    counts = {(e, p): 0 for e in labels for p in labels}
+    for row, guess in zip(labelled, predicted):
+        counts[(row.expected_label, guess)] += 1
+    matrix = tuple(tuple(counts[(e, p)] for p in labels) for e in labels)
+    scores = []
+    for label in expected:
+        true_pos = counts[(label, label)]
+        false_pos = sum(counts[(e, label)] for e in labels) - true_pos
+        false_neg = sum(counts[(label, p)] for p in labels) - true_pos
+        scores.append(LabelScore(label, true_pos + false_neg, *precision_recall_f1(true_pos, false_pos, false_neg)))
+    return Classification(backend, labels, matrix, tuple(scores))
+
+
+def threshold_warning(where: str, metric: str, n: int, threshold: float) -> str | None:
+    """A warning when ``n`` cases cannot tell a model at ``threshold`` from one below it.
+
+    The rule: fewer than MIN_CASES cases, or so few that even a perfect score has a 95% Wilson
+    lower bound under the threshold. None when the category is large enough.
+    """
+    perfect_low = wilson_interval(n, n)[0]
+    if n >= MIN_CASES and perfect_low >= threshold:
+        return None
+    needed = min_cases_for_threshold(threshold)
+    advice = "no number of cases can show 1.00" if needed is None else f"needs >= {max(needed, MIN_CASES)} cases"
+    return (f"{where}: {n} cases against the {metric} threshold of {threshold:.2f}: "
+            f"even {n}/{n} has a 95% lower bound of {perfect_low:.2f} ({advice})")

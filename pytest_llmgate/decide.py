@@ -1,0 +1,163 @@
+"""The recommendation: keep prompting or fine-tune, as a chain of reasons with measured numbers.
+
+The procedure is documented step by step in docs/deciding.md; it is advice, never a gate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from .compare import ALL, PairedComparison
+from .cost import CostProfile, breakeven, check_numbers
+
+PROMPTED, FINE_TUNED = "prompted", "fine_tuned"
+APPROACHES = (PROMPTED, FINE_TUNED)
+KEEP_PROMPTING, FINE_TUNE, TRADE_OFF, UNDECIDED = "keep prompting", "fine-tune", "trade-off", "undecided"
+VERDICT_NOTES = {
+    KEEP_PROMPTING: "keep the prompted backend",
+    FINE_TUNE: "the fine-tuned backend is worth it",
+    TRADE_OFF: "the fine-tune is better but does not pay for itself in time: weigh the gain against the cost",
+    UNDECIDED: "not enough to go on",
+}
+
+
+@dataclass(frozen=True)
+class DecisionPolicy:
+    """The thresholds of the procedure (config key ``decision:``)."""
+
+    min_daily_volume: float = 1000  # under this, a fine-tune is not worth its upkeep
+    min_gain_points: float = 5.0  # the smallest accuracy gain, in points, worth a fine-tune
+    alpha: float = 0.05  # a difference counts when McNemar's p is under this
+    max_breakeven_months: float = 6.0  # a one-time cost must be paid back within this
+
+    @classmethod
+    def keys(cls) -> tuple[str, ...]:
+        """The keys a ``decision:`` mapping may use."""
+        return tuple(f.name for f in fields(cls))
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> DecisionPolicy:
+        """Build from a config mapping; raises ValueError naming a bad key or value."""
+        check_numbers(data, cls.keys(), "decision")
+        if not 0 < data.get("alpha", cls.alpha) < 1:
+            raise ValueError("decision 'alpha' must be between 0 and 1")
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class Contender:
+    """What the procedure knows of one backend: its approach, overall accuracy and cost drivers."""
+
+    name: str
+    approach: str
+    accuracy: float | None
+    cost: CostProfile | None  # None when no request was answered
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One step of the chain: what was checked, what was found, and the numbers it used."""
+
+    step: str
+    text: str
+    values: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """The verdict, the two backends it weighed, and the reasons in the order they were checked."""
+
+    verdict: str
+    prompted: str | None = None
+    fine_tuned: str | None = None
+    reasons: tuple[Reason, ...] = ()
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict."""
+        data = asdict(self)
+        data["reasons"] = [asdict(r) for r in self.reasons]
+        return data
+
+
+def _best(contenders: Sequence[Contender], approach: str) -> Contender | None:
+    """The most accurate backend of ``approach``; the cheaper one on a tie."""
+    candidates = [c for c in contenders if c.approach == approach and c.accuracy is not None and c.cost is not None]
+    return max(candidates, key=lambda c: (c.accuracy, -c.cost.per_request_usd), default=None)
+
+
+def _usd(value: float) -> str:
+    return f"-${-value:,.2f}" if value < 0 else f"${value:,.2f}"
+
+
+def _versus(pair: PairedComparison) -> str:
+    return (f"{pair.challenger_accuracy:.2f} vs {pair.baseline_accuracy:.2f} on {pair.n} cases "
+            f"({pair.gain_points:+.1f} points; won {len(pair.won)}, lost {len(pair.lost)}; McNemar p={pair.p_value:.3g})")
+
+
+def _pair_values(pair: PairedComparison) -> dict[str, Any]:
+    return {"category": pair.category, "n": pair.n, "baseline_accuracy": pair.baseline_accuracy,
+            "challenger_accuracy": pair.challenger_accuracy, "gain_points": pair.gain_points,
+            "won": len(pair.won), "lost": len(pair.lost), "p_value": pair.p_value}
+
+
+def recommend(policy: DecisionPolicy, contenders: Sequence[Contender], comparisons: Sequence[PairedComparison],
+              volume_per_day: float | None, horizon_months: float) -> Recommendation:
+    """Run the procedure on the best prompted and the best fine-tuned backend.
+
+    ``comparisons`` must hold that pair (prompted as baseline) for ``all`` and each category.
+    """
+    prompted, tuned = _best(contenders, PROMPTED), _best(contenders, FINE_TUNED)
+    if prompted is None or tuned is None:
+        found = ", ".join(f"{c.name} ({c.approach})" for c in contenders) or "none"
+        return Recommendation(UNDECIDED, reasons=(Reason(
+            "approaches", f"needs a prompted and a fine_tuned backend with answers (set 'approach:' per backend); got {found}"),))
+    reasons: list[Reason] = []
+
+    def verdict(word: str) -> Recommendation:
+        return Recommendation(word, prompted.name, tuned.name, tuple(reasons))
+
+    if volume_per_day is not None and volume_per_day < policy.min_daily_volume:
+        reasons.append(Reason("volume", f"{volume_per_day:,.0f} requests/day < {policy.min_daily_volume:,.0f}/day: "
+                              "too few requests for a fine-tune to repay its upkeep",
+                              {"volume_per_day": volume_per_day}))
+        return verdict(KEEP_PROMPTING)
+    if volume_per_day is not None:
+        reasons.append(Reason("volume", f"{volume_per_day:,.0f} requests/day >= {policy.min_daily_volume:,.0f}/day",
+                              {"volume_per_day": volume_per_day}))
+
+    mine = [c for c in comparisons if (c.baseline, c.challenger) == (prompted.name, tuned.name)]
+    overall = next(c for c in mine if c.category == ALL)
+    significant = overall.significant(policy.alpha)
+    if significant and overall.gain_points < 0:
+        reasons.append(Reason("quality", f"{tuned.name} is worse than {prompted.name}: {_versus(overall)}", _pair_values(overall)))
+        return verdict(KEEP_PROMPTING)
+    better = significant and overall.gain_points >= policy.min_gain_points
+    if better:
+        finding = f"{tuned.name} is better than {prompted.name}: {_versus(overall)}"
+    else:
+        why = "not significant" if not significant else f"under {policy.min_gain_points:g} points"
+        finding = f"no quality gain that counts ({why}): {tuned.name} {_versus(overall)}"
+    reasons.append(Reason("quality", finding, _pair_values(overall)))
+    for pair in mine:
+        if pair.category != ALL and pair.gain_points < 0 and (pair.significant(policy.alpha) or -pair.gain_points >= policy.min_gain_points):
+            reasons.append(Reason("category", f"caution: {tuned.name} is worse on {pair.category}: {_versus(pair)}", _pair_values(pair)))
+
+    if volume_per_day is None:
+        reasons.append(Reason("cost", "no volume given (--llm-volume or 'volume:' in llmgate.yaml): cost cannot be weighed"))
+        return verdict(UNDECIDED)
+    found = breakeven(tuned.cost, prompted.cost, volume_per_day, horizon_months)
+    saving, extra, months = found.monthly_saving_usd, found.extra_one_time_usd, found.months
+    values = {"monthly_saving_usd": saving, "extra_one_time_usd": extra, "breakeven_months": months}
+    if months is None:
+        cost_text = (f"{tuned.name} saves nothing at this volume ({_usd(-saving)}/month more): "
+                     f"a one-time cost of {_usd(extra)} never pays back")
+    else:
+        cost_text = f"{tuned.name} saves {_usd(saving)}/month: a one-time cost of {_usd(max(extra, 0))} breaks even in {months:.2f} months"
+    pays_back = months is not None and months <= policy.max_breakeven_months
+    limit = f" ({'within' if pays_back else 'beyond'} {policy.max_breakeven_months:g})" if months is not None else ""
+    reasons.append(Reason("cost", cost_text + limit, values))
+    if better:
+        return verdict(FINE_TUNE if pays_back else TRADE_OFF)
+    return verdict(FINE_TUNE if pays_back else KEEP_PROMPTING)
