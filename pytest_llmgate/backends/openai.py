@@ -39,6 +39,10 @@ class OpenAIBackend:
         except self._errors as exc:
             raise BackendError(f"backend {self.name!r}: {type(exc).__name__}: {redact(str(exc), self._secrets)}") from None
 
+    def close(self) -> None:
+        """Close the HTTP connection pool."""
+        self._client.close()
+
     def _whole(self, messages: Sequence[Message]) -> Completion:
         start = time.perf_counter()
         response = self._client.chat.completions.create(model=self._model, messages=list(messages), **self._params)

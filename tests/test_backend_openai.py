@@ -1,0 +1,173 @@
+"""The openai backend against a real OpenAI-compatible server on 127.0.0.1 (llama_cpp.server)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pytest_llmgate.backends.base import BackendError
+from pytest_llmgate.backends.llama_cpp import resolve_model_path
+from pytest_llmgate.backends.openai import OpenAIBackend
+from pytest_llmgate.config import BackendSpec
+
+pytestmark = pytest.mark.slow
+
+MESSAGES = [
+    {"role": "system", "content": "Answer with one word: billing, technical or general."},
+    {"role": "user", "content": "My invoice shows the wrong VAT number."},
+]
+PARAMS = {"temperature": 0, "max_tokens": 12, "seed": 0}
+SECRET = "sk-llmgate-test-SECRET-0123456789"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """llama_cpp.server serving the embedded model on a free loopback port, for this module."""
+    model = resolve_model_path(BackendSpec(name="m", provider="llama_cpp", model="embedded:smollm2-135m-instruct",
+                                           config_path=Path("x")))
+    port = free_port()
+    log = (tmp_path_factory.mktemp("server") / "server.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
+         "--port", str(port), "--n_ctx", "2048", "--verbose", "false"],
+        stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/models", timeout=2)
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"llama_cpp.server did not start; see {log.name}") from None
+                time.sleep(0.5)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        log.close()
+
+
+def server_usage(url: str) -> tuple[str, dict]:
+    """The server's own answer and usage for MESSAGES, asked without the SDK.
+
+    Call it before and after the request under test: both then run with the prompt already in
+    the server's prefix cache, which keeps greedy decoding on the same path."""
+    body = json.dumps({"model": "m", "messages": MESSAGES, **PARAMS}).encode()
+    request = urllib.request.Request(f"{url}/chat/completions", body, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        data = json.load(response)
+    return data["choices"][0]["message"]["content"], data["usage"]
+
+
+def spec(url: str, **overrides) -> BackendSpec:
+    values = dict(name="local-api", provider="openai", model="smollm2", config_path=Path("llmgate.yaml"),
+                  base_url=url, params=PARAMS, timeout_s=60.0, max_retries=0)
+    return BackendSpec(**{**values, **overrides})
+
+
+def test_unstreamed_tokens_equal_the_servers_usage(server_url: str) -> None:
+    server_usage(server_url)
+    completion = OpenAIBackend(spec(server_url, stream=False)).complete(MESSAGES)
+    text, usage = server_usage(server_url)
+    assert completion.text == text
+    assert (completion.prompt_tokens, completion.completion_tokens) == (usage["prompt_tokens"], usage["completion_tokens"])
+    assert not completion.tokens_estimated
+    assert completion.ttft_s == completion.latency_s
+
+
+def test_streamed_answer_times_the_first_token(server_url: str) -> None:
+    server_usage(server_url)
+    completion = OpenAIBackend(spec(server_url)).complete(MESSAGES)
+    text, usage = server_usage(server_url)
+    assert completion.text == text
+    assert 0 < completion.ttft_s <= completion.latency_s
+    if completion.tokens_estimated:
+        # llama_cpp.server sends no usage in a stream: counts are estimates, flagged as such, never zero.
+        assert completion.prompt_tokens > 0 and completion.completion_tokens > 0
+    else:
+        assert (completion.prompt_tokens, completion.completion_tokens) == (usage["prompt_tokens"], usage["completion_tokens"])
+
+
+def test_unreachable_server_is_a_backend_error() -> None:
+    backend = OpenAIBackend(spec(f"http://127.0.0.1:{free_port()}/v1", timeout_s=5.0))
+    with pytest.raises(BackendError, match="APIConnectionError"):
+        backend.complete(MESSAGES)
+
+
+CONFIG = """
+default_backend: local-api
+thresholds:
+  common: {accuracy: 0.0}
+backends:
+  local-api:
+    provider: openai
+    model: smollm2
+    base_url: ${LLMGATE_TEST_URL}
+    api_key_env: LLMGATE_TEST_KEY
+    stream: false
+    max_retries: 0
+    system_prompt: "Answer with one word: billing, technical or general."
+    params: {temperature: 0, max_tokens: 12, seed: 0}
+    pricing: {input_per_mtok_usd: 0.15, output_per_mtok_usd: 0.60}
+  down:
+    provider: openai
+    model: smollm2
+    base_url: ${LLMGATE_DOWN_URL}
+    max_retries: 0
+    timeout_s: 5
+"""
+
+CASES = """
+cases:
+  - {id: vat, input: "My invoice shows the wrong VAT number.", expect: {label: billing}}
+  - {id: crash, input: "The app crashes when I upload a file.", expect: {label: technical}}
+"""
+
+
+@pytest.fixture
+def api_suite(pytester: pytest.Pytester, server_url: str, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    monkeypatch.setenv("LLMGATE_TEST_URL", server_url)
+    monkeypatch.setenv("LLMGATE_DOWN_URL", f"http://127.0.0.1:{free_port()}/v1")
+    monkeypatch.setenv("LLMGATE_TEST_KEY", SECRET)
+    pytester.makefile(".yaml", llmgate=CONFIG)
+    pytester.makefile(".llm.yaml", common=CASES)
+    return pytester
+
+
+def test_plugin_through_the_server_prices_tokens_and_hides_the_key(api_suite: pytest.Pytester) -> None:
+    result = api_suite.runpytest("--llm-report-json=r.json", "--junitxml=j.xml", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.OK  # accuracy 0.0 gate: misses alone pass
+    rows = json.loads((api_suite.path / "r.json").read_text())["cases"]
+    assert len(rows) == 2
+    for row in rows:
+        assert row["error"] is None and not row["tokens_estimated"]
+        expected = (row["prompt_tokens"] * 0.15 + row["completion_tokens"] * 0.60) / 1e6
+        assert row["cost_usd"] == pytest.approx(expected)
+    everything = result.stdout.str() + result.stderr.str() + (api_suite.path / "r.json").read_text() + (api_suite.path / "j.xml").read_text()
+    assert SECRET not in everything
+
+
+def test_outage_is_an_error_never_a_miss(api_suite: pytest.Pytester) -> None:
+    result = api_suite.runpytest("--llm-backend=down", "--llm-report-json=r.json", "-p", "no:cacheprovider")
+    result.assert_outcomes(errors=2)
+    result.stdout.fnmatch_lines(["*backend 'down': APIConnectionError*"])
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    summary = json.loads((api_suite.path / "r.json").read_text())["summary"]
+    assert [(s["n"], s["errors"], s["accuracy"]) for s in summary] == [(0, 2, None)]
