@@ -79,6 +79,7 @@ class Analysis:
     pair_costs: tuple[PairCost, ...]
     volume_per_day: float | None
     horizon_months: float
+    policy: DecisionPolicy
     recommendation: Recommendation
 
     def to_dict(self) -> dict:
@@ -95,7 +96,7 @@ class Analysis:
                 "backends": [asdict(c) for c in self.costs],
                 "pairs": [asdict(p) for p in self.pair_costs],
             },
-            "recommendation": self.recommendation.to_dict(),
+            "recommendation": {**self.recommendation.to_dict(), "policy": asdict(self.policy)},
         }
 
 
@@ -148,6 +149,7 @@ def analyze(rows: Sequence[CaseRow], economics: Economics) -> Analysis:
         pair_costs=tuple(pair_costs),
         volume_per_day=economics.volume_per_day,
         horizon_months=economics.horizon_months,
+        policy=economics.policy,
         recommendation=recommend(economics.policy, contenders, comparisons, economics.volume_per_day,
                                  economics.horizon_months),
     )

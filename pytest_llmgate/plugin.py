@@ -12,7 +12,8 @@ from .backends import make_builtin_backend, preflight
 from .config import BackendSpec
 from .errors import SpecError
 from .items import RUNNER_KEY, CaseFile, CaseItem
-from .report import summary_lines, verdict_line, write_json
+from .analysis import Analysis
+from .report import summary_lines, verdict_line, write_reports
 from .results import CaseRow
 from .runner import Runner
 from .session import GateSession
@@ -29,7 +30,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--llm-config", metavar="PATH", dest="llm_config",
                     help="use this config instead of the nearest llmgate.yaml above each case file")
     group.addoption("--llm-report-json", metavar="PATH", dest="llm_report_json",
-                    help="write every case's result and the per-category summary to this JSON file")
+                    help="write every case's result, the summaries, comparison, cost projection and recommendation to this JSON file")
+    group.addoption("--llm-report-md", metavar="PATH", dest="llm_report_md",
+                    help="write the report as GitHub-flavoured Markdown (a PR comment, $GITHUB_STEP_SUMMARY)")
+    group.addoption("--llm-report-html", metavar="PATH", dest="llm_report_html",
+                    help="write a self-contained HTML report with charts (works offline)")
+    group.addoption("--llm-volume", metavar="N/UNIT", dest="llm_volume",
+                    help="requests per day, month or hour for the cost projection, e.g. 90000/day (overrides 'volume:')")
+    group.addoption("--llm-verbose-report", action="store_true", dest="llm_verbose_report",
+                    help="print the full comparison (per category, per case, confusion matrices); -v does too")
     parser.addini("llmgate_case_patterns", type="args", default=list(DEFAULT_CASE_PATTERNS),
                   help="glob patterns of case file names (default: *.llm.yaml *.llm.yml)")
 
@@ -100,6 +109,7 @@ class GateReporter:
         self.config = config
         self.session = GateSession()
         self.other_failures = 0  # failed reports that are not case misses: errors, other tests
+        self.analysis: Analysis | None = None  # made once the rows are in, shared by every report
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         row = _row(report)
@@ -113,9 +123,11 @@ class GateReporter:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if not self.session.rows:
             return
-        json_path = self.config.stash[RUNNER_KEY].settings.report_json
-        if json_path is not None:
-            write_json(json_path, self.session.results())
+        runner = self.config.stash[RUNNER_KEY]
+        self.session.economics = runner.economics(self.session.rows)
+        self.analysis = self.session.analysis()
+        settings = runner.settings
+        write_reports(self.session, self.analysis, settings.report_json, settings.report_md, settings.report_html)
         if session.exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
             return  # interrupted, collection or usage errors: not ours to change
         if self.session.gate_failures():
@@ -128,9 +140,12 @@ class GateReporter:
             return
         terminalreporter.write_sep("=", "llmgate summary")
         failed = bool(self.session.gate_failures())
-        for line in summary_lines(self.session)[:-1]:
+        settings = self.config.stash[RUNNER_KEY].settings
+        analysis = self.analysis or self.session.analysis()
+        for line in summary_lines(self.session, analysis, settings.verbose_report)[:-1]:
             terminalreporter.write_line(line)
         terminalreporter.write_line(verdict_line(self.session.gate_failures()), red=failed, green=not failed, bold=True)
-        json_path = self.config.stash[RUNNER_KEY].settings.report_json
-        if json_path is not None:
-            terminalreporter.write_line(f"llmgate: results written to {json_path}")
+        for what, path in (("results", settings.report_json), ("Markdown report", settings.report_md),
+                           ("HTML report", settings.report_html)):
+            if path is not None:
+                terminalreporter.write_line(f"llmgate: {what} written to {path}")

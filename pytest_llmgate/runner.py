@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
+from .analysis import BackendTerms, Economics
 from .backends import preflight
 from .backends.base import Backend, BackendError, Completion, Message
 from .config import BackendSpec, SuiteConfig, find_config, load_config
 from .errors import SpecError
+from .results import CaseRow
 from .settings import RunSettings
 
 
@@ -50,6 +52,23 @@ class Runner:
     def complete(self, spec: BackendSpec, messages: Sequence[Message]) -> Completion:
         """Ask ``spec``'s backend to answer ``messages``."""
         return self.backend(spec).complete(messages)
+
+    def economics(self, rows: Iterable[CaseRow]) -> Economics:
+        """The approach and pricing of each backend in ``rows``, from the config of its case files;
+        volume, horizon and decision policy from the config of the first case file (by path),
+        with ``--llm-volume`` winning over its ``volume:``."""
+        terms: dict[str, BackendTerms] = {}
+        first: SuiteConfig | None = None
+        for row in sorted(rows, key=lambda r: r.file):
+            suite = self.suite_for(self.settings.rootdir / row.file)
+            first = first or suite
+            if row.backend not in terms:
+                spec = suite.backend(row.backend)
+                terms[row.backend] = BackendTerms(spec.approach, spec.pricing)
+        if first is None:
+            return Economics(volume_per_day=self.settings.volume_per_day)
+        volume = first.volume_per_day if self.settings.volume_per_day is None else self.settings.volume_per_day
+        return Economics(terms, volume, first.horizon_months, first.decision)
 
     def close(self) -> None:
         """Close every backend created."""

@@ -6,7 +6,9 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
+from .analysis import Analysis, Economics, analyze
 from .cases import CATEGORIES
+from .compare import threshold_warning
 from .results import CaseRow
 from .stats import percentile, proportion, wilson_interval
 
@@ -72,6 +74,7 @@ class GateSession:
 
     def __init__(self) -> None:
         self.rows: list[CaseRow] = []
+        self.economics = Economics()  # set from the config once the rows are in (see Runner.economics)
 
     def add(self, row: CaseRow) -> None:
         """Record one case result."""
@@ -106,13 +109,30 @@ class GateSession:
         ]
         return reasons
 
-    def results(self) -> dict:
-        """The JSON results document: every case row and every category summary."""
+    def threshold_warnings(self) -> list[str]:
+        """One line per gated group, category and metric with too few cases for its threshold."""
+        warnings: dict[tuple[str, str, str], str] = {}
+        for s in self.category_summaries():
+            for metric, threshold in (("accuracy", s.threshold_accuracy), ("format", s.threshold_format)):
+                warning = None if threshold is None else threshold_warning(f"{s.group} {s.category}", metric, s.n + s.errors, threshold)
+                if warning is not None:
+                    warnings.setdefault((s.group, s.category, metric), warning)
+        return list(warnings.values())
+
+    def analysis(self) -> Analysis:
+        """The comparison, cost projection and recommendation of the rows so far."""
+        return analyze(self.sorted_rows(), self.economics)
+
+    def results(self, analysis: Analysis | None = None) -> dict:
+        """The JSON results document: case rows, category summaries, gate, warnings, and the
+        comparison, cost and recommendation sections of ``analysis`` (computed when not given)."""
         return {
             "cases": [row.to_dict() for row in self.sorted_rows()],
             "summary": [s.to_dict() for s in self.category_summaries()],
             "backends": [s.to_dict() for s in self.backend_summaries()],
             "gate": {"passed": not self.gate_failures(), "failures": self.gate_failures()},
+            "warnings": self.threshold_warnings(),
+            **(analysis or self.analysis()).to_dict(),
         }
 
 
