@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 
 import plotly.graph_objects as go
+from plotly.colors import qualitative
 from plotly.offline import get_plotlyjs
 
 from .analysis import Analysis
@@ -75,11 +76,12 @@ def latency_chart(session: GateSession) -> go.Figure:
     """Latency and time to first token of every answered case, one box per backend and measure."""
     rows = answered(session.sorted_rows())
     figure = go.Figure()
-    for backend in sorted({r.backend for r in rows}):
+    for index, backend in enumerate(sorted({r.backend for r in rows})):
         mine = [r for r in rows if r.backend == backend]
+        color = qualitative.Plotly[index % len(qualitative.Plotly)]  # the colours the other charts give each backend
         for measure, values in (("latency", [r.latency_ms for r in mine]), ("TTFT", [r.ttft_ms for r in mine])):
             figure.add_box(name=f"{backend} {measure}", y=[v for v in values if v is not None], boxpoints="all",
-                           jitter=0.4, pointpos=0)
+                           jitter=0.4, pointpos=0, marker_color=color)
     figure.update_layout(title="Latency and time to first token per request", yaxis={"title": "ms"}, showlegend=False)
     return figure
 

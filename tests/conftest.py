@@ -49,3 +49,35 @@ def fake_suite(pytester: pytest.Pytester) -> pytest.Pytester:
     pytester.makefile(".yaml", llmgate=FAKE_CONFIG)
     pytester.makefile(".llm.yaml", common=FAKE_CASES)
     return pytester
+
+
+COMPARE_CONFIG = """
+volume: 20000/day
+thresholds:
+  common: {accuracy: 0.5}
+backends:
+  prompt:
+    provider: fake
+    model: scripted
+    options:
+      default_reply: general
+      replies: {charged: billing, crash: technical, "dark mode": billing}
+    pricing: {input_per_mtok_usd: 1.0, output_per_mtok_usd: 2.0}
+  tuned:
+    provider: fake
+    model: scripted
+    approach: fine_tuned
+    options:
+      default_reply: general
+      replies: {charged: billing, crash: technical, "dark mode": feature_request}
+      latency_ms: 20
+    pricing: {input_per_mtok_usd: 0.5, output_per_mtok_usd: 2.0, one_time_usd: 5}
+"""
+
+
+@pytest.fixture
+def compare_suite(fake_suite: pytest.Pytester) -> pytest.Pytester:
+    """The fake suite's three cases on 'prompt' (2 right) and 'tuned' (fine_tuned: 3 right,
+    cheaper per request, $5 one-time), at 20,000 requests a day."""
+    fake_suite.makefile(".yaml", llmgate=COMPARE_CONFIG)
+    return fake_suite
