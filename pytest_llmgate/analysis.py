@@ -107,14 +107,15 @@ def backend_cost(backend: str, rows: Sequence[CaseRow], terms: BackendTerms, eco
     costs = [r.cost_usd for r in done if r.cost_usd is not None]
     per_request = sum(costs) / len(costs) if costs else None
     pricing, volume = terms.pricing, economics.volume_per_day
-    profile = None if per_request is None else CostProfile(per_request, pricing.per_month_usd, pricing.one_time_usd)
-    with_volume = profile is not None and volume is not None
+    monthly = horizon = None
+    if per_request is not None and volume is not None:
+        profile = CostProfile(per_request, pricing.per_month_usd, pricing.one_time_usd)
+        monthly, horizon = profile.monthly_usd(volume), profile.horizon_usd(volume, economics.horizon_months)
     return BackendCost(
         backend=backend, approach=terms.approach, accuracy=accuracy, per_request_usd=per_request,
         per_correct_usd=None if per_request is None else cost_per_correct_usd(per_request, accuracy),
         per_month_usd=pricing.per_month_usd, one_time_usd=pricing.one_time_usd,
-        monthly_usd=profile.monthly_usd(volume) if with_volume else None,
-        horizon_usd=profile.horizon_usd(volume, economics.horizon_months) if with_volume else None,
+        monthly_usd=monthly, horizon_usd=horizon,
     )
 
 
@@ -140,7 +141,8 @@ def analyze(rows: Sequence[CaseRow], economics: Economics) -> Analysis:
         for tuned in costs if tuned.approach == FINE_TUNED and tuned.profile is not None
         for prompted in costs if prompted.approach == PROMPTED and prompted.profile is not None
     ]
-    contenders = [Contender(c.backend, c.approach, c.accuracy, c.profile) for c in costs]
+    contenders = [Contender(c.backend, c.approach, c.accuracy, profile) for c in costs
+                  if (profile := c.profile) is not None]
     return Analysis(
         side_by_side=tuple(side_by_side(rows)),
         paired=tuple(comparisons),

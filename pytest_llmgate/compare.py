@@ -172,15 +172,16 @@ class Classification:
 
 def classification(backend: str, rows: Iterable[CaseRow]) -> Classification | None:
     """The confusion matrix of ``backend`` over answered label cases; None when there are none."""
-    labelled = [r for r in answered(rows) if r.backend == backend and r.expected_label is not None]
-    if not labelled:
+    answers = [(r.expected_label, r.predicted_label) for r in answered(rows)
+               if r.backend == backend and r.expected_label is not None]
+    if not answers:
         return None
-    expected = sorted({r.expected_label for r in labelled})
-    predicted = [r.predicted_label if r.predicted_label in expected else OTHER_LABEL for r in labelled]
-    labels = tuple(expected + ([OTHER_LABEL] if OTHER_LABEL in predicted else []))
+    expected = sorted({e for e, _ in answers})
+    pairs = [(e, p if p in expected else OTHER_LABEL) for e, p in answers]
+    labels = tuple(expected + ([OTHER_LABEL] if any(p == OTHER_LABEL for _, p in pairs) else []))
     counts = {(e, p): 0 for e in labels for p in labels}
-    for row, guess in zip(labelled, predicted):
-        counts[(row.expected_label, guess)] += 1
+    for pair in pairs:
+        counts[pair] += 1
     matrix = tuple(tuple(counts[(e, p)] for p in labels) for e in labels)
     scores = []
     for label in expected:

@@ -53,7 +53,7 @@ class Contender:
     name: str
     approach: str
     accuracy: float | None
-    cost: CostProfile | None  # None when no request was answered
+    cost: CostProfile
 
 
 @dataclass(frozen=True)
@@ -83,8 +83,8 @@ class Recommendation:
 
 def _best(contenders: Sequence[Contender], approach: str) -> Contender | None:
     """The most accurate backend of ``approach``; the cheaper one on a tie."""
-    candidates = [c for c in contenders if c.approach == approach and c.accuracy is not None and c.cost is not None]
-    return max(candidates, key=lambda c: (c.accuracy, -c.cost.per_request_usd), default=None)
+    candidates = [c for c in contenders if c.approach == approach and c.accuracy is not None]
+    return max(candidates, key=lambda c: (c.accuracy or 0.0, -c.cost.per_request_usd), default=None)
 
 
 def _usd(value: float) -> str:
@@ -147,8 +147,9 @@ def recommend(policy: DecisionPolicy, contenders: Sequence[Contender], compariso
     if volume_per_day is None:
         reasons.append(Reason("cost", "no volume given (--llm-volume or 'volume:' in llmgate.yaml): cost cannot be weighed"))
         return verdict(UNDECIDED)
-    found = breakeven(tuned.cost, prompted.cost, volume_per_day, horizon_months)
-    saving, extra, months = found.monthly_saving_usd, found.extra_one_time_usd, found.months
+    money = breakeven(tuned.cost, prompted.cost, volume_per_day, horizon_months)
+    saving, extra, months = money.monthly_saving_usd, money.extra_one_time_usd, money.months
+    assert saving is not None  # a volume was given
     values = {"monthly_saving_usd": saving, "extra_one_time_usd": extra, "breakeven_months": months}
     if months is None:
         cost_text = (f"{tuned.name} saves nothing at this volume ({_usd(-saving)}/month more): "

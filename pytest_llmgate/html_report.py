@@ -32,13 +32,13 @@ def accuracy_chart(analysis: Analysis) -> go.Figure:
     """Accuracy per category (and all), one bar per backend, with 95% Wilson interval bars."""
     figure = go.Figure()
     for backend in sorted({s.backend for s in analysis.side_by_side}):
-        stats = [s for s in analysis.side_by_side if s.backend == backend and s.accuracy is not None]
+        stats = [(s, s.accuracy) for s in analysis.side_by_side if s.backend == backend and s.accuracy is not None]
         figure.add_bar(
-            name=backend, x=[s.category for s in stats], y=[s.accuracy for s in stats],
+            name=backend, x=[s.category for s, _ in stats], y=[accuracy for _, accuracy in stats],
             error_y={"type": "data", "symmetric": False,
-                     "array": [s.accuracy_high - s.accuracy for s in stats],
-                     "arrayminus": [s.accuracy - s.accuracy_low for s in stats]},
-            customdata=[[s.n, s.accuracy_low, s.accuracy_high] for s in stats],
+                     "array": [s.accuracy_high - accuracy for s, accuracy in stats],
+                     "arrayminus": [accuracy - s.accuracy_low for s, accuracy in stats]},
+            customdata=[[s.n, s.accuracy_low, s.accuracy_high] for s, _ in stats],
             hovertemplate="%{x}: %{y:.2f} (95% CI %{customdata[1]:.2f}-%{customdata[2]:.2f}, n=%{customdata[0]})",
         )
     figure.update_layout(title="Accuracy per category (95% Wilson interval)", barmode="group",
