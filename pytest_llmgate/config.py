@@ -178,7 +178,8 @@ def _parse_backend(name: str, raw: Any, line: int, path: Path, environ: Mapping[
     values = {key: _expand(value, environ, missing) for key, value in node.items()}
     where = f"backend {name!r}"
     for key in ("provider", "model"):
-        if not isinstance(values.get(key), str) or not values[key]:
+        # Checked before expansion: an unset ${VAR} only blocks this backend when it is selected.
+        if not isinstance(node.get(key), str) or not node[key]:
             raise SpecError(path, node.line_of(key), f"{where} needs {key!r} (a string)")
     params = expect_mapping(node.get("params", {}), path, node.line_of("params"), f"{where}: 'params'")
     reject_unknown(params, PARAM_KEYS, path, f"parameter in {where}")

@@ -76,6 +76,13 @@ def test_unset_variable_blocks_only_that_backend(config_dir: Path, monkeypatch: 
         preflight(suite.backend("remote"))
 
 
+def test_model_from_an_unset_variable_blocks_only_that_backend(tmp_path: Path) -> None:
+    (tmp_path / "llmgate.yaml").write_text("backends:\n  mine: {provider: llama_cpp, model: '${MY_GGUF}'}\n")
+    spec = load_config(tmp_path / "llmgate.yaml", environ={}).backend("mine")
+    with pytest.raises(SpecError, match=r"backend 'mine' needs the environment variable\(s\) MY_GGUF"):
+        preflight(spec)
+
+
 def test_missing_api_key_is_named_not_shown(config_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TEST_LLMGATE_KEY", raising=False)
     suite = load_config(config_dir / "llmgate.yaml", environ={"REMOTE_URL": "x"})
