@@ -121,3 +121,21 @@ def test_example_config_loads() -> None:
     suite = load_config(Path(__file__).parents[1] / "example_suite" / "llmgate.yaml")
     assert suite.default_backend == "smollm2-prompted"
     resolve_model_path(suite.backend("smollm2-prompted"))
+
+
+def test_finetuned_adapter_answers_through_the_backend() -> None:
+    suite = load_config(Path(__file__).parents[1] / "example_suite" / "llmgate.yaml")
+    spec = suite.backend("smollm2-finetuned")
+    backend = LlamaCppBackend(spec)
+    try:
+        tickets = {
+            "My card was billed twice for the Pro plan this month": "billing",
+            "The sync keeps failing with error 503 since this morning": "technical",
+            "I can't log in, the 2FA code is always rejected": "account_access",
+        }
+        for ticket, label in tickets.items():
+            completion = backend.complete(spec.prompt.messages(({"role": "user", "content": ticket},)))
+            assert completion.text.strip() == label
+            assert completion.prompt_tokens < 80  # a one-line prompt, no few-shot turns
+    finally:
+        backend.close()
