@@ -13,7 +13,7 @@ from .config import BackendSpec
 from .errors import SpecError
 from .items import RUNNER_KEY, CaseFile, CaseItem
 from .analysis import Analysis
-from .report import summary_lines, verdict_line, write_reports
+from .report import summary_lines, verdict_lines, write_reports
 from .results import CaseRow
 from .runner import Runner
 from .session import GateSession
@@ -142,9 +142,10 @@ class GateReporter:
         failed = bool(self.session.gate_failures())
         settings = self.config.stash[RUNNER_KEY].settings
         analysis = self.analysis or self.session.analysis()
-        for line in summary_lines(self.session, analysis, settings.verbose_report)[:-1]:
+        for line in summary_lines(self.session, analysis, settings.verbose_report):
             terminalreporter.write_line(line)
-        terminalreporter.write_line(verdict_line(self.session.gate_failures()), red=failed, green=not failed, bold=True)
+        for line in verdict_lines(self.session.gate_failures()):
+            terminalreporter.write_line(line, red=failed, green=not failed, bold=True)
         for what, path in (("results", settings.report_json), ("Markdown report", settings.report_md),
                            ("HTML report", settings.report_html)):
             if path is not None:

@@ -80,15 +80,15 @@ def category_table(summaries: Sequence[CategorySummary]) -> Table:
 
 
 def backend_table(summaries: Sequence[BackendSummary]) -> Table:
-    """Per backend: cost, latency and TTFT percentiles, tokens."""
+    """Per backend: cost, latency and TTFT percentiles, mean tokens per case."""
     rows = []
     for s in summaries:
-        tokens = f"{s.prompt_tokens}/{s.completion_tokens}" + ("~" if s.tokens_estimated else "")
+        tokens = f"{_ms(s.mean_prompt_tokens)}/{_ms(s.mean_completion_tokens)}" + ("~" if s.tokens_estimated else "")
         rows.append([s.backend, str(s.n), _usd(s.total_cost_usd), _usd(s.mean_cost_usd),
                      _ms(s.latency_p50_ms), _ms(s.latency_p95_ms), _ms(s.ttft_p50_ms), _ms(s.ttft_p95_ms),
                      tokens])
     return (["backend", "cases", "cost", "cost/case", "p50 ms", "p95 ms", "ttft p50", "ttft p95",
-             "tokens in/out"], rows)
+             "tokens/case in/out"], rows)
 
 
 def side_by_side_table(stats: Sequence[CategoryStats]) -> Table:
@@ -166,7 +166,7 @@ def won_lost_lines(comparisons: Sequence[PairedComparison]) -> list[str]:
 
 
 def summary_lines(session: GateSession, analysis: Analysis, verbose: bool = False) -> list[str]:
-    """The terminal summary, verdict last. Compact with one backend (gates, cost and latency);
+    """The terminal summary before the verdict (see verdict_lines). Compact with one backend (gates, cost and latency);
     with several it adds the overall paired comparison, the cost projection and the
     recommendation; ``verbose`` adds per-category, per-case and classification detail."""
     backends = session.backend_summaries()
@@ -176,23 +176,23 @@ def summary_lines(session: GateSession, analysis: Analysis, verbose: bool = Fals
     comparing = len(backends) > 1
     if comparing or verbose:
         lines += [f"warning: {w}" for w in session.threshold_warnings()]
-    if verbose:
+    if comparing or verbose:
         lines += ["", "side by side:"] + table(*side_by_side_table(analysis.side_by_side))
+    if verbose:
         for result in analysis.classification:
             lines += ["", f"classification, {result.backend}:"] + table(*label_table(result))
             lines += [""] + table(*confusion_table(result))
     if comparing:
-        shown = analysis.paired if verbose else [c for c in analysis.paired if c.category == ALL]
-        lines += ["", "paired comparison on the same cases:"] + table(*paired_table(shown))
+        lines += ["", "paired comparison on the same cases:"] + table(*paired_table(analysis.paired))
         if verbose:
-            lines += won_lost_lines(shown)
+            lines += won_lost_lines(analysis.paired)
     if comparing or verbose:
         lines += ["", f"cost {volume_text(analysis)}:"] + table(*cost_table(analysis))
         if analysis.pair_costs:
             lines += [""] + table(*pair_cost_table(analysis.pair_costs))
     if comparing:
         lines += [""] + recommendation_lines(analysis.recommendation)
-    return lines + ["", verdict_line(session.gate_failures())]
+    return lines + [""]
 
 
 def report_sections(session: GateSession, analysis: Analysis) -> list[tuple[str, Table]]:
@@ -232,11 +232,12 @@ def markdown_report(session: GateSession, analysis: Analysis) -> str:
     return "\n".join(lines) + "\n"
 
 
-def verdict_line(failures: Sequence[str]) -> str:
-    """'llmgate: gates passed' or 'llmgate: GATE FAILED: reason; reason'."""
+def verdict_lines(failures: Sequence[str]) -> list[str]:
+    """'llmgate: all gates passed', or 'llmgate: GATE FAILED: <first reason>' and one line per other reason."""
     if not failures:
-        return "llmgate: all gates passed"
-    return "llmgate: GATE FAILED: " + "; ".join(failures)
+        return ["llmgate: all gates passed"]
+    first, *others = failures
+    return [f"llmgate: GATE FAILED: {first}"] + [f"  and {reason}" for reason in others]
 
 
 def miss_text(row: CaseRow) -> str:
