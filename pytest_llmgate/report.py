@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .analysis import Analysis, PairCost
-from .compare import ALL, CategoryStats, Classification, PairedComparison
+from .compare import CategoryStats, Classification, PairedComparison
 from .decide import VERDICT_NOTES, Recommendation
 from .results import CaseRow
 from .session import BackendSummary, CategorySummary, GateSession

@@ -17,7 +17,6 @@ import argparse
 import importlib.util
 import json
 import math
-import os
 import random
 import sys
 import time
