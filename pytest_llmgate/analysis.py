@@ -100,8 +100,9 @@ class Analysis:
         }
 
 
-def backend_cost(backend: str, rows: Sequence[CaseRow], terms: BackendTerms, economics: Economics) -> BackendCost:
+def backend_cost(backend: str, rows: Sequence[CaseRow], economics: Economics) -> BackendCost:
     """The cost projection of ``backend`` from its rows and its configured terms."""
+    terms = economics.terms(backend)
     done = answered(r for r in rows if r.backend == backend)
     accuracy = proportion(sum(r.passed for r in done), len(done))
     costs = [r.cost_usd for r in done if r.cost_usd is not None]
@@ -134,7 +135,7 @@ def analyze(rows: Sequence[CaseRow], economics: Economics) -> Analysis:
         for a, b in combinations(backends, 2)
         for category in categories_of(rows)
     ]
-    costs = [backend_cost(name, rows, economics.terms(name), economics) for name in backends]
+    costs = [backend_cost(name, rows, economics) for name in backends]
     pair_costs = [
         PairCost(tuned.backend, prompted.backend,
                  breakeven(tuned.profile, prompted.profile, economics.volume_per_day, economics.horizon_months))

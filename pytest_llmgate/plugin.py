@@ -124,8 +124,7 @@ class GateReporter:
         if not self.session.rows:
             return
         runner = self.config.stash[RUNNER_KEY]
-        self.session.economics = runner.economics(self.session.rows)
-        self.analysis = self.session.analysis()
+        self.analysis = self.session.analysis(runner.economics(self.session.rows))
         settings = runner.settings
         write_reports(self.session, self.analysis, settings.report_json, settings.report_md, settings.report_html)
         if session.exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
@@ -136,15 +135,15 @@ class GateReporter:
             session.exitstatus = pytest.ExitCode.OK  # misses alone, within the gates, pass the run
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
-        if not self.session.rows:
+        if self.analysis is None:  # no case ran (sessionfinish, which makes it, runs first)
             return
         terminalreporter.write_sep("=", "llmgate summary")
-        failed = bool(self.session.gate_failures())
+        failures = self.session.gate_failures()
+        failed = bool(failures)
         settings = self.config.stash[RUNNER_KEY].settings
-        analysis = self.analysis or self.session.analysis()
-        for line in summary_lines(self.session, analysis, settings.verbose_report):
+        for line in summary_lines(self.session, self.analysis, settings.verbose_report):
             terminalreporter.write_line(line)
-        for line in verdict_lines(self.session.gate_failures()):
+        for line in verdict_lines(failures):
             terminalreporter.write_line(line, red=failed, green=not failed, bold=True)
         for what, path in (("results", settings.report_json), ("Markdown report", settings.report_md),
                            ("HTML report", settings.report_html)):

@@ -216,8 +216,9 @@ def markdown_report(session: GateSession, analysis: Analysis) -> str:
     lines += ["", f"**Recommendation: {rec.verdict}**" + (f" ({rec.fine_tuned} vs {rec.prompted})" if rec.fine_tuned else "")
               + f": {VERDICT_NOTES[rec.verdict]}", ""]
     lines += [f"{i}. **{r.step}**: {r.text}" for i, r in enumerate(rec.reasons, 1)]
-    if session.threshold_warnings():
-        lines += ["", "### Warnings", ""] + [f"- {w}" for w in session.threshold_warnings()]
+    warnings = session.threshold_warnings()
+    if warnings:
+        lines += ["", "### Warnings", ""] + [f"- {w}" for w in warnings]
     for title, (headers, rows) in report_sections(session, analysis):
         if rows:
             lines += ["", f"### {title}", ""] + markdown_table(headers, rows)

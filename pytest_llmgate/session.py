@@ -8,9 +8,9 @@ from dataclasses import asdict, dataclass
 
 from .analysis import Analysis, Economics, analyze
 from .cases import CATEGORIES
-from .compare import threshold_warning
+from .compare import ALL, answered, category_stats, threshold_warning
 from .results import CaseRow
-from .stats import percentile, proportion, wilson_interval
+from .stats import proportion, wilson_interval
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,6 @@ class GateSession:
 
     def __init__(self) -> None:
         self.rows: list[CaseRow] = []
-        self.economics = Economics()  # set from the config once the rows are in (see Runner.economics)
 
     def add(self, row: CaseRow) -> None:
         """Record one case result."""
@@ -119,30 +118,31 @@ class GateSession:
                     warnings.setdefault((s.group, s.category, metric), warning)
         return list(warnings.values())
 
-    def analysis(self) -> Analysis:
-        """The comparison, cost projection and recommendation of the rows so far."""
-        return analyze(self.sorted_rows(), self.economics)
+    def analysis(self, economics: Economics) -> Analysis:
+        """The comparison, cost projection and recommendation of the rows so far, priced by ``economics``."""
+        return analyze(self.sorted_rows(), economics)
 
-    def results(self, analysis: Analysis | None = None) -> dict:
+    def results(self, analysis: Analysis) -> dict:
         """The JSON results document: case rows, category summaries, gate, warnings, and the
-        comparison, cost and recommendation sections of ``analysis`` (computed when not given)."""
+        comparison, cost and recommendation sections of ``analysis``."""
+        failures = self.gate_failures()
         return {
             "cases": [row.to_dict() for row in self.sorted_rows()],
             "summary": [s.to_dict() for s in self.category_summaries()],
             "backends": [s.to_dict() for s in self.backend_summaries()],
-            "gate": {"passed": not self.gate_failures(), "failures": self.gate_failures()},
+            "gate": {"passed": not failures, "failures": failures},
             "warnings": self.threshold_warnings(),
-            **(analysis or self.analysis()).to_dict(),
+            **analysis.to_dict(),
         }
 
 
 def summarize_category(backend: str, group: str, category: str, rows: Iterable[CaseRow]) -> CategorySummary:
     """Counts, rates and the gate of one category; errors are counted apart, never as misses."""
     rows = list(rows)
-    answered = [r for r in rows if r.error is None]
-    n = len(answered)
-    passed = sum(r.passed for r in answered)
-    format_ok = sum(r.format_ok for r in answered)
+    done = answered(rows)
+    n = len(done)
+    passed = sum(r.passed for r in done)
+    format_ok = sum(r.format_ok for r in done)
     low, high = wilson_interval(passed, n)
     first = rows[0]
     accuracy, format_rate = proportion(passed, n), proportion(format_ok, n)
@@ -170,19 +170,16 @@ def summarize_category(backend: str, group: str, category: str, rows: Iterable[C
 def summarize_backend(backend: str, rows: Iterable[CaseRow]) -> BackendSummary:
     """Cost, latency percentiles and token totals over the answered cases of one backend."""
     rows = list(rows)
-    answered = [r for r in rows if r.error is None]
-    n = len(answered)
-    total_cost = sum(r.cost_usd or 0.0 for r in answered)
-    prompt = sum(r.prompt_tokens or 0 for r in answered)
-    completion = sum(r.completion_tokens or 0 for r in answered)
-    latencies = [r.latency_ms for r in answered if r.latency_ms is not None]
-    ttfts = [r.ttft_ms for r in answered if r.ttft_ms is not None]
+    overall = category_stats(backend, ALL, rows)  # percentiles and means, as in the side-by-side table
+    done = answered(rows)
+    total_cost = sum(r.cost_usd or 0.0 for r in done)
     return BackendSummary(
-        backend=backend, n=n, errors=len(rows) - n, total_cost_usd=total_cost,
-        mean_cost_usd=total_cost / n if n else None,
-        latency_p50_ms=percentile(latencies, 50), latency_p95_ms=percentile(latencies, 95),
-        ttft_p50_ms=percentile(ttfts, 50), ttft_p95_ms=percentile(ttfts, 95),
-        prompt_tokens=prompt, completion_tokens=completion,
-        mean_prompt_tokens=prompt / n if n else None, mean_completion_tokens=completion / n if n else None,
-        tokens_estimated=any(r.tokens_estimated for r in answered),
+        backend=backend, n=overall.n, errors=overall.errors, total_cost_usd=total_cost,
+        mean_cost_usd=total_cost / overall.n if overall.n else None,
+        latency_p50_ms=overall.latency_p50_ms, latency_p95_ms=overall.latency_p95_ms,
+        ttft_p50_ms=overall.ttft_p50_ms, ttft_p95_ms=overall.ttft_p95_ms,
+        prompt_tokens=sum(r.prompt_tokens or 0 for r in done),
+        completion_tokens=sum(r.completion_tokens or 0 for r in done),
+        mean_prompt_tokens=overall.mean_prompt_tokens, mean_completion_tokens=overall.mean_completion_tokens,
+        tokens_estimated=any(r.tokens_estimated for r in done),
     )
