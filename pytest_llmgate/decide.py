@@ -11,6 +11,7 @@ from typing import Any
 
 from .compare import ALL, PairedComparison
 from .cost import CostProfile, breakeven, check_numbers
+from .stats import paired_cases_to_settle, paired_difference_interval, two_sided_z
 
 PROMPTED, FINE_TUNED = "prompted", "fine_tuned"
 APPROACHES = (PROMPTED, FINE_TUNED)
@@ -28,8 +29,8 @@ class DecisionPolicy:
     """The thresholds of the procedure (config key ``decision:``)."""
 
     min_daily_volume: float = 1000  # under this, a fine-tune is not worth its upkeep
-    min_gain_points: float = 5.0  # the smallest accuracy gain, in points, worth a fine-tune
-    alpha: float = 0.05  # a difference counts when McNemar's p is under this
+    min_gain_points: float = 5.0  # the smallest accuracy gain, in points, worth a fine-tune; also the drop "same quality" must rule out
+    alpha: float = 0.05  # a difference counts when McNemar's p is under this; intervals are 1 - alpha
     max_breakeven_months: float = 6.0  # a one-time cost must be paid back within this
 
     @classmethod
@@ -102,6 +103,22 @@ def _pair_values(pair: PairedComparison) -> dict[str, Any]:
             "won": len(pair.won), "lost": len(pair.lost), "p_value": pair.p_value}
 
 
+def _difference(pair: PairedComparison, low: float, high: float, alpha: float) -> str:
+    return f"{pair.gain_points:+.1f} points ({100 * (1 - alpha):g}% CI {low:+.1f}..{high:+.1f})"
+
+
+def _too_few_cases(policy: DecisionPolicy, pair: PairedComparison, values: Mapping[str, Any]) -> Reason:
+    """The reason the quality step cannot decide: the interval still allows a drop that counts."""
+    low, high = values["ci_low_points"], values["ci_high_points"]
+    needed = paired_cases_to_settle(len(pair.won), len(pair.lost), pair.n, policy.min_gain_points, policy.alpha)
+    settle = (f"about {needed:,} paired cases would settle it" if needed is not None
+              else "no number of paired cases at these rates would settle it")
+    return Reason("quality", f"undecided: too few cases: the difference is {_difference(pair, low, high, policy.alpha)}; "
+                             f"{settle} (a drop of {policy.min_gain_points:g} points ruled out, or a drop shown): "
+                             f"{pair.challenger} {_versus(pair)}",
+                  {**values, "cases_needed": needed})
+
+
 def recommend(policy: DecisionPolicy, contenders: Sequence[Contender], comparisons: Sequence[PairedComparison],
               volume_per_day: float | None, horizon_months: float) -> Recommendation:
     """Run the procedure on the best prompted and the best fine-tuned backend.
@@ -130,16 +147,25 @@ def recommend(policy: DecisionPolicy, contenders: Sequence[Contender], compariso
     mine = [c for c in comparisons if (c.baseline, c.challenger) == (prompted.name, tuned.name)]
     overall = next(c for c in mine if c.category == ALL)
     significant = overall.significant(policy.alpha)
+    low, high = paired_difference_interval(len(overall.won), len(overall.lost), overall.n, two_sided_z(policy.alpha))
+    quality_values = {**_pair_values(overall), "ci_low_points": low, "ci_high_points": high}
     if significant and overall.gain_points < 0:
-        reasons.append(Reason("quality", f"{tuned.name} is worse than {prompted.name}: {_versus(overall)}", _pair_values(overall)))
+        reasons.append(Reason("quality", f"{tuned.name} is worse than {prompted.name}: {_versus(overall)}", quality_values))
         return verdict(KEEP_PROMPTING)
     better = significant and overall.gain_points >= policy.min_gain_points
     if better:
         finding = f"{tuned.name} is better than {prompted.name}: {_versus(overall)}"
-    else:
+    elif low > -policy.min_gain_points:
         why = "not significant" if not significant else f"under {policy.min_gain_points:g} points"
-        finding = f"no quality gain that counts ({why}): {tuned.name} {_versus(overall)}"
-    reasons.append(Reason("quality", finding, _pair_values(overall)))
+        finding = (f"same quality: no quality gain that counts ({why}), and the difference, "
+                   f"{_difference(overall, low, high, policy.alpha)}, rules out a drop of "
+                   f"{policy.min_gain_points:g} points: {tuned.name} {_versus(overall)}")
+    else:
+        # An insignificant difference is not equal quality: with few cases the interval still
+        # allows a drop that matters, and a saving would recommend a worse model.
+        reasons.append(_too_few_cases(policy, overall, quality_values))
+        return verdict(UNDECIDED)
+    reasons.append(Reason("quality", finding, quality_values))
     for pair in mine:
         if pair.category != ALL and pair.gain_points < 0 and (pair.significant(policy.alpha) or -pair.gain_points >= policy.min_gain_points):
             reasons.append(Reason("category", f"caution: {tuned.name} is worse on {pair.category}: {_versus(pair)}", _pair_values(pair)))
@@ -161,4 +187,4 @@ def recommend(policy: DecisionPolicy, contenders: Sequence[Contender], compariso
     reasons.append(Reason("cost", cost_text + limit, values))
     if better:
         return verdict(FINE_TUNE if pays_back else TRADE_OFF)
-    return verdict(FINE_TUNE if pays_back else KEEP_PROMPTING)
+    return verdict(FINE_TUNE if pays_back else KEEP_PROMPTING)  # same quality: the money decides

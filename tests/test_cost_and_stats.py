@@ -1,11 +1,14 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pytest_llmgate.cost import (CostProfile, Pricing, breakeven, cost_per_correct_usd, equal_cost_volume,
                                  monthly_cost_usd, months_to_breakeven, parse_volume, request_cost_usd,
                                  requests_per_month)
-from pytest_llmgate.stats import (mcnemar_exact, min_cases_for_threshold, percentile, precision_recall_f1,
+from pytest_llmgate.stats import (Z_95, mcnemar_exact, min_cases_for_threshold, paired_cases_to_settle,
+                                  paired_difference_interval, percentile, precision_recall_f1, two_sided_z,
                                   wilson_interval)
 
 
@@ -153,3 +156,75 @@ def test_min_cases_for_threshold() -> None:
     assert wilson_interval(72, 72)[0] < 0.95 <= wilson_interval(73, 73)[0]
     assert min_cases_for_threshold(0.90) == 35
     assert min_cases_for_threshold(1.0) is None
+
+
+# --- the paired difference: Tango's score interval and the cases that would settle it --------
+
+def test_two_sided_z() -> None:
+    assert two_sided_z(0.05) == pytest.approx(Z_95)
+    assert two_sided_z(0.10) == pytest.approx(1.644854, abs=1e-6)
+
+
+@pytest.mark.parametrize("only_challenger, only_baseline, n, alpha, published", [
+    (0, 1, 44, 0.10, (-9.6, 3.7)),  # Tango 1998's own example, 90% interval
+    (9, 3, 32, 0.05, (-2.7, 39.0)),  # Tango 1998
+    (16, 8, 86, 0.05, (-2.0, 20.7)),  # Agresti & Min 2005
+    (1, 7, 21, 0.05, (-51.7, -2.6)),  # Fagerland, Lydersen & Laake 2014, Table V (Bentur et al.)
+])
+def test_tango_interval_matches_published_values(only_challenger: int, only_baseline: int, n: int, alpha: float,
+                                                 published: tuple[float, float]) -> None:
+    low, high = paired_difference_interval(only_challenger, only_baseline, n, two_sided_z(alpha))
+    assert (round(low, 1), round(high, 1)) == published
+
+
+def test_tango_interval_closed_forms() -> None:
+    # No discordant case: the score statistic is -n d / sqrt(n d (1 - d)) for d > 0, so the bound
+    # solves n d / (1 - d) = z^2: d = z^2 / (n + z^2), 27.75 points on 10 cases.
+    bound = 100 * Z_95**2 / (10 + Z_95**2)
+    assert paired_difference_interval(0, 0, 10) == (pytest.approx(-bound), pytest.approx(bound))
+    assert paired_difference_interval(12, 0, 12)[1] == 100.0  # every case won: nothing above
+    assert paired_difference_interval(0, 12, 12)[0] == -100.0
+    assert paired_difference_interval(0, 0, 0) == (-100.0, 100.0)
+
+
+@st.composite
+def paired_counts(draw: st.DrawFn) -> tuple[int, int, int]:
+    """(only challenger right, only baseline right, n) for up to 400 paired cases."""
+    n = draw(st.integers(1, 400))
+    only_challenger = draw(st.integers(0, n))
+    return only_challenger, draw(st.integers(0, n - only_challenger)), n
+
+
+@given(paired_counts(), st.integers(2, 6))
+def test_tango_interval_properties(counts: tuple[int, int, int], scale: int) -> None:
+    only_challenger, only_baseline, n = counts
+    low, high = paired_difference_interval(only_challenger, only_baseline, n)
+    estimate = 100 * (only_challenger - only_baseline) / n
+    assert -100 <= low <= estimate <= high <= 100
+    more_low, more_high = paired_difference_interval(scale * only_challenger, scale * only_baseline, scale * n)
+    assert more_high - more_low < high - low  # the same proportions on more cases: narrower
+
+
+def test_cases_to_settle_by_hand() -> None:
+    # No discordant case in 10: the lower bound -z^2 / (N + z^2) clears -5 points once
+    # N > 19 z^2 = 72.99, so 73 cases.
+    assert paired_cases_to_settle(0, 0, 10, margin_points=5) == 73
+    assert paired_difference_interval(0, 0, 72)[0] <= -5 < paired_difference_interval(0, 0, 73)[0]
+    # 5 lost of 10 (McNemar p = 0.0625): 11 cases at that rate round to 6 lost, p = 2 / 2^6.
+    assert paired_cases_to_settle(0, 5, 10, margin_points=5) == 11
+    assert mcnemar_exact(0, 6) == 0.03125
+
+
+def test_cases_to_settle_edges() -> None:
+    assert paired_cases_to_settle(10, 10, 400, margin_points=5) == 400  # already settled
+    assert paired_cases_to_settle(10, 10, 100, margin_points=0) is None  # a tie never clears a zero margin
+    assert paired_cases_to_settle(0, 0, 0, margin_points=5) is None  # no rates to project
+    # A tenth-of-a-point drop against a half-point margin needs thousands of cases, found quickly.
+    needed = paired_cases_to_settle(10, 11, 1000, margin_points=0.5)
+    assert needed is not None and 4000 < needed < 7000
+
+
+@pytest.mark.parametrize("only_a, only_b", [(480, 521), (500, 700), (5000, 5200)])
+def test_mcnemar_exact_on_large_counts_matches_scipy(only_a: int, only_b: int) -> None:
+    binomtest = pytest.importorskip("scipy.stats").binomtest
+    assert mcnemar_exact(only_a, only_b) == pytest.approx(binomtest(only_a, only_a + only_b, 0.5).pvalue, rel=1e-9)
