@@ -26,3 +26,17 @@ def test_broken_config_names_the_line(tmp_path: Path, capsys: pytest.CaptureFixt
     (tmp_path / "llmgate.yaml").write_text("backends:\n  a: {provider: fake}\n")
     assert main([str(tmp_path)]) == 2
     assert "llmgate.yaml:2: backend 'a' needs 'model'" in capsys.readouterr().out
+
+
+def test_backends_is_also_a_named_command(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["backends", str(EXAMPLE)]) == 0
+    assert "smollm2-finetuned: llama_cpp" in capsys.readouterr().out
+
+
+def test_help_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    for command in ("backends", "add-case", "export-finetune", "check-data"):
+        assert command in out

@@ -136,11 +136,12 @@ def test_training_data_is_deterministic_and_balanced(tmp_path: Path) -> None:
 
 
 def test_training_data_does_not_overlap_eval_cases() -> None:
-    """check_overlap.py finds no duplicate or near-duplicate between training and eval inputs."""
+    """check_overlap.py (llmgate check-data) finds no eval or held-out input, nor a near copy, in the training data."""
     proc = subprocess.run([sys.executable, str(FINETUNE / "check_overlap.py"), "--extra",
                            str(FINETUNE / "heldout.jsonl")], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "0 problem(s)" in proc.stdout
+    assert "leakage:       0 example(s)" in proc.stdout
+    assert "examples: 500; eval inputs: 250;" in proc.stdout
 
 
 def test_lora_b_rows_follow_llama_cpp_rotary_layout() -> None:
