@@ -22,11 +22,39 @@ class Completion:
     cached_prompt_tokens: int = 0  # prompt tokens served from a prefix cache
 
 
-class BackendError(Exception):
-    """The backend could not answer (outage, timeout, HTTP error, model failure).
+# Causes that say the backend could not be reached at all; a circuit breaker counts only these.
+CONNECTION_CAUSES = frozenset({"refused", "dns", "timeout", "reset"})
+CAUSE_PHRASES = {"refused": "connection refused", "dns": "DNS lookup failed", "timeout": "timed out",
+                 "reset": "connection reset"}
 
-    Reported as a pytest error, never counted as a model miss.
+
+class BackendError(Exception):
+    """The backend could not answer (outage, timeout, HTTP error, malformed response, model failure).
+
+    Reported as a pytest error, never counted as a model miss. ``str(error)`` is one line.
+    ``cause`` is "refused", "dns", "timeout", "reset", "http <status>", "malformed", "model",
+    "skipped" (a circuit breaker refused the call) or None when unclassified; ``endpoint`` is
+    host[:port]; ``attempts`` counts the requests made (0 when none was); ``transient`` is True
+    when the same request may succeed later.
     """
+
+    def __init__(self, message: str, *, cause: str | None = None, endpoint: str | None = None,
+                 attempts: int = 1, transient: bool = False):
+        super().__init__(message)
+        self.cause = cause
+        self.endpoint = endpoint
+        self.attempts = attempts
+        self.transient = transient
+
+    @property
+    def is_connection_failure(self) -> bool:
+        """True when the backend could not be reached (refused, DNS, timeout, reset)."""
+        return self.cause in CONNECTION_CAUSES
+
+
+def backend_label(name: str, endpoint: str | None) -> str:
+    """How messages name a backend: "backend 'api' (127.0.0.1:8123)"."""
+    return f"backend {name!r} ({endpoint})" if endpoint else f"backend {name!r}"
 
 
 @runtime_checkable
