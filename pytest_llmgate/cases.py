@@ -8,9 +8,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .checks import CORRECTNESS, FORMAT, validate_check
+from .checks import CORRECTNESS, DEFAULT_CHECKS, FORMAT, CheckRegistry
 from .errors import SpecError
-from .yamlio import LineDict, reject_unknown, LineList, expect_mapping, line_of, load_yaml, type_name
+from .yamlio import (
+    LineDict,
+    LineList,
+    expect_mapping,
+    line_of,
+    load_yaml,
+    reject_unknown,
+    type_name,
+)
 
 CATEGORIES = ("common", "edge", "adversarial")
 ROLES = ("system", "user", "assistant")
@@ -67,9 +75,9 @@ def category_from_filename(path: Path) -> str | None:
     return stem if stem in CATEGORIES else None
 
 
-def load_case_file(path: Path) -> CaseFile:
-    """Parse and validate a case file; raise SpecError with file and line on any problem."""
-    data = load_yaml(path)
+def load_case_file(path: Path, checks: CheckRegistry = DEFAULT_CHECKS) -> CaseFile:
+    """Parse and validate a case file against ``checks``; raise SpecError with file and line on any problem."""
+    data = load_yaml(path, "case file")
     if data is None:
         raise SpecError(path, None, "the file is empty; it needs a 'cases:' list")
     root = expect_mapping(data, path, 1, "a case file")
@@ -85,7 +93,7 @@ def load_case_file(path: Path) -> CaseFile:
     seen: dict[str, int] = {}
     for index, raw in enumerate(raw_cases):
         line = raw_cases.item_lines[index] if isinstance(raw_cases, LineList) else 0
-        case = _parse_case(expect_mapping(raw, path, line, "a case"), defaults, file_category, path)
+        case = _parse_case(expect_mapping(raw, path, line, "a case"), defaults, file_category, path, checks)
         if case.id in seen:
             raise SpecError(path, case.line, f"duplicate case id {case.id!r} (first at line {seen[case.id]})")
         seen[case.id] = case.line
@@ -114,7 +122,8 @@ def parse_thresholds(raw: Any, path: Path) -> dict[str, Threshold]:
     return result
 
 
-def _parse_case(raw: LineDict, defaults: LineDict, file_category: str | None, path: Path) -> Case:
+def _parse_case(raw: LineDict, defaults: LineDict, file_category: str | None, path: Path,
+                checks: CheckRegistry) -> Case:
     reject_unknown(raw, CASE_KEYS, path, "case key")
     merged = _merge(defaults, raw)
     line = raw.line
@@ -134,15 +143,15 @@ def _parse_case(raw: LineDict, defaults: LineDict, file_category: str | None, pa
     if category not in CATEGORIES:
         raise SpecError(path, key_line("category"), f"{where}: unknown category {category!r}; use one of {', '.join(CATEGORIES)}")
     messages = _parse_messages(merged, path, line, key_line, where)
-    checks = {}
+    check_specs = {}
     for key, kind in (("expect", CORRECTNESS), ("format", FORMAT)):
         spec = expect_mapping(merged.get(key, {}), path, key_line(key), f"{where}: {key!r}")
         for name, argument in spec.items():
-            problem = validate_check(kind, name, argument)
+            problem = checks.validate(kind, name, argument)
             if problem:
                 raise SpecError(path, line_of(spec, name, key_line(key)), f"{where}: {problem}")
-        checks[key] = dict(spec)
-    if not checks["expect"] and not checks["format"]:
+        check_specs[key] = dict(spec)
+    if not check_specs["expect"] and not check_specs["format"]:
         raise SpecError(path, line, f"{where} has no checks; add an 'expect:' (and/or 'format:') mapping")
     must_pass = merged.get("must_pass", False)
     if not isinstance(must_pass, bool):
@@ -157,8 +166,8 @@ def _parse_case(raw: LineDict, defaults: LineDict, file_category: str | None, pa
         id=case_id,
         category=category,
         messages=messages,
-        expect=checks["expect"],
-        format=checks["format"],
+        expect=check_specs["expect"],
+        format=check_specs["format"],
         must_pass=must_pass,
         task=merged.get("task"),
         description=merged.get("description") or "",

@@ -2,6 +2,7 @@
 
 Correctness checks (a case's ``expect:``) decide whether the answer is right; format checks
 (``format:``) decide whether it has the required shape. Both kinds are counted separately.
+A CheckRegistry holds the check types by kind and name; plugins add theirs to a registry of their own.
 """
 
 from __future__ import annotations
@@ -9,14 +10,27 @@ from __future__ import annotations
 import json
 import re
 import string
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jsonschema
+import referencing
+import referencing.exceptions
+import referencing.jsonschema
+
+if TYPE_CHECKING:
+    from referencing._core import (
+        Resolver,  # the type is not exported; only hints use it
+    )
 
 CORRECTNESS = "correctness"
 FORMAT = "format"
+KINDS = (CORRECTNESS, FORMAT)
+DETAIL_VALUE_CHARS = 200  # a value quoted in a detail is cut here, so a huge answer cannot flood a report
+
+# The default retrieve of an empty referencing.Registry refuses every URI: no $ref is ever fetched.
+_LOCAL_ONLY: referencing.Registry[Any] = referencing.Registry()
 
 
 @dataclass(frozen=True)
@@ -46,6 +60,13 @@ def normalize_label(text: str) -> str:
     return "_".join(words)
 
 
+def clip(text: str, limit: int = DETAIL_VALUE_CHARS) -> str:
+    """``text`` cut to ``limit`` characters, saying how much was left out."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text) - limit} more characters)"
+
+
 def parse_json_loosely(text: str) -> Any:
     """Parse JSON from a model answer, tolerating code fences and prose around one object or array."""
     stripped = text.strip()
@@ -53,21 +74,30 @@ def parse_json_loosely(text: str) -> Any:
     if fenced:
         stripped = fenced.group(1).strip()
     try:
-        return json.loads(stripped)
+        return _decode_json(stripped)
     except ValueError:
         pass
     start = min((i for i in (stripped.find("{"), stripped.find("[")) if i >= 0), default=-1)
     if start < 0:
         raise ValueError("no JSON object in the output")
-    value, _ = json.JSONDecoder().raw_decode(stripped[start:])
-    return value
+    return _decode_json(stripped[start:], prefix_only=True)
+
+
+def _decode_json(text: str, prefix_only: bool = False) -> Any:
+    """json.loads (or the JSON value at the start of ``text``); nesting too deep is a ValueError."""
+    try:
+        return json.JSONDecoder().raw_decode(text)[0] if prefix_only else json.loads(text)
+    except RecursionError:
+        # The json module recurses once per level: a hostile answer like '[' * 100000 must
+        # fail the check, not the run.
+        raise ValueError("JSON nested too deeply") from None
 
 
 def _parse_strict_json(output: str) -> tuple[Any, str | None]:
     try:
-        return json.loads(output), None
+        return _decode_json(output), None
     except ValueError as exc:
-        return None, f"not valid JSON: {exc}"
+        return None, clip(f"not valid JSON: {exc}")
 
 
 # --- correctness checks -------------------------------------------------------------------
@@ -75,7 +105,7 @@ def _parse_strict_json(output: str) -> tuple[Any, str | None]:
 def check_label(output: str, expected: str) -> tuple[bool, str, None]:
     got = normalize_label(output)
     want = normalize_label(expected)
-    return got == want, f"expected label {want!r}, got {got!r}", None
+    return got == want, f"expected label {want!r}, got {clip(repr(got))}", None
 
 
 def check_equals(output: str, expected: str) -> tuple[bool, str, None]:
@@ -111,11 +141,11 @@ def check_fields(output: str, expected: Mapping[str, Any]) -> tuple[bool, str, f
     try:
         data = parse_json_loosely(output)
     except ValueError as exc:
-        return False, f"output is not JSON ({exc})", 0.0
+        return False, clip(f"output is not JSON ({exc})"), 0.0
     if not isinstance(data, dict):
         return False, "output JSON is not an object", 0.0
     wrong = [
-        f"{key}: expected {want!r}, got {data.get(key)!r}"
+        f"{key}: expected {clip(repr(want))}, got {clip(repr(data.get(key)))}"
         for key, want in expected.items()
         if not _same_value(data.get(key), want)
     ]
@@ -136,7 +166,7 @@ def _same_value(got: Any, want: Any) -> bool:
 def check_one_of(output: str, options: list[str]) -> tuple[bool, str, None]:
     got = normalize_label(output)
     allowed = [normalize_label(o) for o in options]
-    return got in allowed, f"{got!r} is not one of {allowed!r}", None
+    return got in allowed, f"{clip(repr(got))} is not one of {allowed!r}", None
 
 
 def check_json(output: str, required: bool) -> tuple[bool, str, None]:
@@ -150,11 +180,15 @@ def check_schema(output: str, schema: Mapping[str, Any]) -> tuple[bool, str, Non
     data, error = _parse_strict_json(output.strip())
     if error:
         return False, error, None
-    problem = jsonschema.exceptions.best_match(jsonschema.validators.validator_for(schema)(schema).iter_errors(data))
+    try:
+        validator = jsonschema.validators.validator_for(schema)(schema, registry=_LOCAL_ONLY)
+        problem = jsonschema.exceptions.best_match(validator.iter_errors(data))
+    except Exception as exc:  # noqa: BLE001 - a schema that cannot be applied fails the check, never the run
+        return False, clip(f"the schema could not be applied ({type(exc).__name__}: {exc})"), None
     if problem is None:
         return True, "matches the schema", None
     where = "/".join(str(p) for p in problem.absolute_path) or "(root)"
-    return False, f"schema violation at {where}: {problem.message}", None
+    return False, clip(f"schema violation at {where}: {problem.message}"), None
 
 
 def check_max_words(output: str, limit: int) -> tuple[bool, str, None]:
@@ -202,17 +236,82 @@ def _pattern(value: Any) -> str | None:
 
 
 def _fields(value: Any) -> str | None:
-    return None if isinstance(value, dict) and value else "a non-empty mapping of field: expected value"
+    if not isinstance(value, dict) or not value:
+        return "a non-empty mapping of field: expected value"
+    problem = json_problem(value)
+    return f"plain JSON values under string field names ({problem})" if problem else None
 
 
 def _json_schema(value: Any) -> str | None:
     if not isinstance(value, dict):
         return "a JSON Schema mapping"
+    problem = json_problem(value)
+    if problem:
+        return f"a JSON Schema, which is plain JSON ({problem})"
+    dialect = value.get("$schema")
+    if "$schema" in value and (not isinstance(dialect, str) or jsonschema.validators.validator_for(value, default=None) is None):
+        return f"a JSON Schema with a known '$schema' (draft-03 to 2020-12) or none, not {clip(repr(dialect))}"
     try:
         jsonschema.validators.validator_for(value).check_schema(value)
     except jsonschema.exceptions.SchemaError as exc:
-        return f"a valid JSON Schema ({exc.message})"
+        return f"a valid JSON Schema ({clip(exc.message)})"
+    return _unresolvable_ref(value)
+
+
+def json_problem(value: Any, where: str = "") -> str | None:
+    """What in ``value`` is not plain JSON (a non-string key, a date, a set...), or None."""
+    here = where or "the top"
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return f"key {clip(repr(key))} at {here} is not a string; quote it"
+            if problem := json_problem(item, f"{where}/{key}"):
+                return problem
+        return None
+    if isinstance(value, list):
+        return next((problem for index, item in enumerate(value) if (problem := json_problem(item, f"{where}/{index}"))), None)
+    if value is None or isinstance(value, (str, int, float)):
+        return None
+    return f"the {type(value).__name__} at {here} is not a JSON value; quote it"
+
+
+def _unresolvable_ref(schema: Mapping[str, Any]) -> str | None:
+    """Why a ``$ref`` in ``schema`` does not resolve inside it, or None: nothing is ever fetched."""
+    root = referencing.Resource.from_contents(schema, default_specification=referencing.jsonschema.DRAFT202012)
+    for resolver, contents in _subschemas(_LOCAL_ONLY.resolver_with_root(root), root):
+        for keyword in ("$ref", "$dynamicRef"):
+            if keyword in contents and (problem := _ref_problem(resolver, contents[keyword])):
+                return f"a self-contained JSON Schema: {keyword} {problem}"
     return None
+
+
+def _ref_problem(resolver: Resolver[Any], ref: Any) -> str | None:
+    if not isinstance(ref, str):
+        return f"must be a string, not {clip(repr(ref))}"
+    inline = "inline the schema under 'definitions' and refer to it as '#/definitions/NAME'"
+    try:
+        target = resolver.lookup(ref).contents
+    except (referencing.exceptions.PointerToNowhere, referencing.exceptions.NoSuchAnchor):
+        return f"{clip(ref)!r} points at nothing in the schema; define its target under 'definitions' or '$defs'"
+    except referencing.exceptions.Unresolvable:
+        if ref.lower().startswith(("http:", "https:")):
+            return f"{clip(ref)!r} is remote: remote $ref are not fetched; {inline}"
+        return f"{clip(ref)!r} names another document, which is not loaded; {inline}"
+    except ValueError as exc:  # a malformed URI or a non-numeric index into a list
+        return f"{clip(ref)!r} is not a valid reference ({exc})"
+    if not isinstance(target, (dict, bool)):
+        return f"{clip(ref)!r} points at {clip(repr(target))}, which is not a schema"
+    return None
+
+
+def _subschemas(resolver: Resolver[Any], resource: referencing.Resource[Any]) -> Iterator[tuple[Resolver[Any], Mapping[str, Any]]]:
+    """Every mapping subschema of ``resource`` with the resolver of its scope (``$id`` moves it)."""
+    pending = [(resolver, resource)]
+    while pending:
+        resolver, resource = pending.pop()
+        if isinstance(resource.contents, Mapping):
+            yield resolver, resource.contents
+        pending.extend((resolver.in_subresource(sub), sub) for sub in resource.subresources())
 
 
 @dataclass(frozen=True)
@@ -223,7 +322,7 @@ class CheckSpec:
     validate: Callable[[Any], str | None]
 
 
-CHECKS: Mapping[str, Mapping[str, CheckSpec]] = {
+_BUILTINS: Mapping[str, Mapping[str, CheckSpec]] = {
     CORRECTNESS: {
         "label": CheckSpec(check_label, _string),
         "equals": CheckSpec(check_equals, _string),
@@ -245,20 +344,63 @@ CHECKS: Mapping[str, Mapping[str, CheckSpec]] = {
 }
 
 
-def validate_check(kind: str, name: str, argument: Any) -> str | None:
-    """Why ``name: argument`` is not a valid ``kind`` check, or None when it is."""
-    known = CHECKS[kind]
-    if name not in known:
-        return f"unknown {kind} check {name!r}; known: {', '.join(sorted(known))}"
-    expected = known[name].validate(argument)
-    return f"{name!r} must be {expected}" if expected else None
+class CheckRegistry:
+    """The check types cases may use, by kind (correctness or format) and name; starts with the built-ins.
+
+    Each run (or plugin) makes its own, so registering a check never changes another run's checks.
+    """
+
+    def __init__(self) -> None:
+        self._specs: dict[str, dict[str, CheckSpec]] = {kind: dict(specs) for kind, specs in _BUILTINS.items()}
+
+    def register(self, kind: str, name: str, run: Callable[[str, Any], tuple[bool, str, float | None]],
+                 validate: Callable[[Any], str | None]) -> None:
+        """Add check ``name`` of ``kind``: ``run(output, argument) -> (passed, detail, score)`` and
+        ``validate(argument) -> what was expected, or None``; ValueError for a duplicate or unknown kind."""
+        specs = self._of_kind(kind)
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"a check name must be a non-empty string, got {name!r}")
+        if name in specs:
+            raise ValueError(f"a {kind} check named {name!r} is already registered")
+        specs[name] = CheckSpec(run, validate)
+
+    def names(self, kind: str) -> tuple[str, ...]:
+        """The check names of ``kind``, sorted."""
+        return tuple(sorted(self._of_kind(kind)))
+
+    def validate(self, kind: str, name: str, argument: Any) -> str | None:
+        """Why ``name: argument`` is not a valid ``kind`` check, or None when it is."""
+        specs = self._of_kind(kind)
+        if name not in specs:
+            return f"unknown {kind} check {clip(repr(name))}; known: {', '.join(self.names(kind))}"
+        expected = specs[name].validate(argument)
+        return f"{name!r} must be {expected}" if expected else None
+
+    def run(self, output: str, expect: Mapping[str, Any], fmt: Mapping[str, Any]) -> list[CheckResult]:
+        """Run every correctness check in ``expect`` and format check in ``fmt`` on ``output``."""
+        results = []
+        for kind, specs in ((CORRECTNESS, expect), (FORMAT, fmt)):
+            for name, argument in specs.items():
+                passed, detail, score = self._of_kind(kind)[name].run(output, argument)
+                results.append(CheckResult(name, kind, passed, detail, score))
+        return results
+
+    def _of_kind(self, kind: str) -> dict[str, CheckSpec]:
+        if kind not in self._specs:
+            raise ValueError(f"unknown check kind {kind!r}; use one of {', '.join(KINDS)}")
+        return self._specs[kind]
 
 
-def run_checks(output: str, expect: Mapping[str, Any], fmt: Mapping[str, Any]) -> list[CheckResult]:
-    """Run every correctness check in ``expect`` and format check in ``fmt`` on ``output``."""
-    results = []
-    for kind, specs in ((CORRECTNESS, expect), (FORMAT, fmt)):
-        for name, argument in specs.items():
-            passed, detail, score = CHECKS[kind][name].run(output, argument)
-            results.append(CheckResult(name, kind, passed, detail, score))
-    return results
+# The built-ins, for callers that take no registry; never register into it, make a CheckRegistry().
+DEFAULT_CHECKS = CheckRegistry()
+
+
+def validate_check(kind: str, name: str, argument: Any, checks: CheckRegistry = DEFAULT_CHECKS) -> str | None:
+    """Why ``name: argument`` is not a valid ``kind`` check in ``checks``, or None when it is."""
+    return checks.validate(kind, name, argument)
+
+
+def run_checks(output: str, expect: Mapping[str, Any], fmt: Mapping[str, Any],
+               checks: CheckRegistry = DEFAULT_CHECKS) -> list[CheckResult]:
+    """Run every check of ``expect`` and ``fmt`` on ``output`` with the checks of ``checks``."""
+    return checks.run(output, expect, fmt)

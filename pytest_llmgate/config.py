@@ -1,12 +1,13 @@
 """The suite config (``llmgate.yaml``): named backends, default backend and thresholds.
 
-Strings may use ``${VAR}`` and ``${VAR:-default}``; a variable that is unset makes only the
-backends that use it unusable, with an error naming the variable when one is selected.
+Backend strings and prompts may use ``${VAR}`` and ``${VAR:-default}``; a variable that is unset
+makes only the backends that use it unusable, with an error naming the variable when one is selected.
 API keys are never read into the config: a backend names the variable that holds its key.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -18,10 +19,18 @@ from .cases import Threshold, parse_thresholds
 from .cost import DEFAULT_HORIZON_MONTHS, Pricing, parse_volume
 from .decide import APPROACHES, PROMPTED, DecisionPolicy
 from .errors import SpecError
-from .yamlio import LineDict, reject_unknown, expect_mapping, line_of, load_yaml, type_name
+from .yamlio import (
+    LineDict,
+    expect_mapping,
+    line_of,
+    load_yaml,
+    read_text,
+    reject_unknown,
+    type_name,
+)
 
 CONFIG_NAME = "llmgate.yaml"
-CONFIG_KEYS = ("default_backend", "backends", "thresholds", "volume", "horizon_months", "decision")
+CONFIG_KEYS = ("default_backend", "backends", "thresholds", "errors", "volume", "horizon_months", "decision")
 BACKEND_KEYS = ("provider", "model", "base_url", "api_key_env", "system_prompt", "few_shot", "tasks",
                 "params", "pricing", "stream", "timeout_s", "max_retries", "n_ctx", "n_threads", "lora",
                 "lora_scale", "prefix_cache", "options", "description", "approach")
@@ -100,6 +109,7 @@ class SuiteConfig:
     volume_per_day: float | None = None
     horizon_months: float = DEFAULT_HORIZON_MONTHS
     decision: DecisionPolicy = field(default_factory=DecisionPolicy)
+    max_error_rate: float = 0.0  # 'errors: {max_rate: ...}': the share of unanswered cases a gate tolerates
 
     def backend(self, name: str) -> BackendSpec:
         """The backend called ``name``; SpecError listing the known names otherwise."""
@@ -129,7 +139,7 @@ def find_config(start: Path, name: str = CONFIG_NAME) -> Path | None:
 def load_config(path: Path, environ: Mapping[str, str] | None = None) -> SuiteConfig:
     """Parse and validate a suite config; raise SpecError with file and line on any problem."""
     environ = os.environ if environ is None else environ
-    data = load_yaml(path)
+    data = load_yaml(path, "config file")
     root = expect_mapping(data if data is not None else {}, path, 1, "the config")
     reject_unknown(root, CONFIG_KEYS, path, "top-level key")
     raw_backends = expect_mapping(root.get("backends", {}), path, root.line_of("backends"), "'backends'")
@@ -138,10 +148,25 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> SuiteCo
         for name, raw in raw_backends.items()
     }
     default = root.get("default_backend")
+    if default is not None and not isinstance(default, str):
+        raise SpecError(path, root.line_of("default_backend"), f"default_backend must be a backend's name, got {type_name(default)}")
     if default is not None and default not in backends:
         raise SpecError(path, root.line_of("default_backend"), f"default_backend {default!r} is not defined under 'backends'")
     thresholds = parse_thresholds(root["thresholds"], path) if "thresholds" in root else {}
-    return SuiteConfig(path, backends, default, thresholds, **_parse_economics(root, path))
+    return SuiteConfig(path, backends, default, thresholds, **_parse_economics(root, path),
+                       max_error_rate=_parse_error_tolerance(root, path))
+
+
+def _parse_error_tolerance(root: LineDict, path: Path) -> float:
+    """The ``errors: {max_rate: R}`` key: the share of cases a gate group may lose to errors (default 0)."""
+    if "errors" not in root:
+        return 0.0
+    node = expect_mapping(root["errors"], path, root.line_of("errors"), "'errors'")
+    reject_unknown(node, ("max_rate",), path, "key in 'errors'")
+    rate = node.get("max_rate", 0.0)
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < 1:
+        raise SpecError(path, node.line_of("max_rate"), f"errors.max_rate must be a number from 0 to below 1 (a share of the cases, e.g. 0.02), got {rate!r}")
+    return float(rate)
 
 
 def _parse_economics(root: LineDict, path: Path) -> dict[str, Any]:
@@ -164,9 +189,13 @@ def _parse_economics(root: LineDict, path: Path) -> dict[str, Any]:
 
 
 def _horizon(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
         raise ValueError(f"horizon_months must be a number of months > 0, got {value!r}")
     return float(value)
+
+
+# Parsed on their own below, with their own expansion (or none: pricing holds numbers).
+_PARSED_APART = ("system_prompt", "few_shot", "tasks", "params", "pricing")
 
 
 def _parse_backend(name: str, raw: Any, line: int, path: Path, environ: Mapping[str, str]) -> BackendSpec:
@@ -175,7 +204,11 @@ def _parse_backend(name: str, raw: Any, line: int, path: Path, environ: Mapping[
         raise SpecError(path, node.line_of("api_key"), f"backend {name!r}: never write a key in the config; set 'api_key_env: VARIABLE_NAME' instead")
     reject_unknown(node, BACKEND_KEYS, path, f"key in backend {name!r}")
     missing: list[str] = []
-    values = {key: _expand(value, environ, missing) for key, value in node.items()}
+
+    def expand(value: Any) -> Any:
+        return _expand(value, environ, missing)
+
+    values = {key: expand(value) for key, value in node.items() if key not in _PARSED_APART}
     where = f"backend {name!r}"
     for key in ("provider", "model"):
         # Checked before expansion: an unset ${VAR} only blocks this backend when it is selected.
@@ -188,27 +221,27 @@ def _parse_backend(name: str, raw: Any, line: int, path: Path, environ: Mapping[
         pricing = Pricing.from_mapping(expect_mapping(pricing_node, path, node.line_of("pricing"), f"{where}: 'pricing'"))
     except ValueError as exc:
         raise SpecError(path, node.line_of("pricing"), f"{where}: {exc}") from None
+    raw_options = values.get("options")  # 'options:' with nothing after it reads as null
+    options = expect_mapping({} if raw_options is None else raw_options, path, node.line_of("options"), f"{where}: 'options'")
     tasks_node = expect_mapping(node.get("tasks", {}), path, node.line_of("tasks"), f"{where}: 'tasks'")
     tasks = {}
     for task, task_raw in tasks_node.items():
         task_node = expect_mapping(task_raw, path, tasks_node.line_of(task), f"{where}: task {task!r}")
         reject_unknown(task_node, ("system_prompt", "few_shot"), path, f"key in {where} task {task!r}")
-        tasks[task] = _parse_prompt(task_node, path, environ)
+        tasks[task] = _parse_prompt(task_node, path, expand)
     scalars = {key: values[key] for key in _SCALAR_TYPES if key in values}
-    _check_scalar_types(scalars, node, path, where)
-    if scalars.get("approach", PROMPTED) not in APPROACHES:
-        raise SpecError(path, node.line_of("approach"), f"{where}: 'approach' must be one of {', '.join(APPROACHES)}, got {scalars['approach']!r}")
+    _check_scalars(scalars, node, path, where)
     return BackendSpec(
         name=name,
         provider=values["provider"],
         model=values["model"],
         config_path=path,
         line=line,
-        prompt=_parse_prompt(node, path, environ),
+        prompt=_parse_prompt(node, path, expand),
         tasks=tasks,
-        params=dict(_expand(dict(params), environ, missing)),
+        params=expand(dict(params)),
         pricing=pricing,
-        options=dict(values.get("options") or {}),
+        options=dict(options),
         missing_env=tuple(dict.fromkeys(missing)),
         **scalars,
     )
@@ -219,29 +252,46 @@ _SCALAR_TYPES: dict[str, tuple[type, ...]] = {
     "max_retries": (int,), "n_ctx": (int,), "n_threads": (int,), "lora": (str,),
     "lora_scale": (int, float), "prefix_cache": (bool,), "description": (str,), "approach": (str,),
 }
+MAX_RETRIES = 10
+
+# The values each scalar may take once its type is right: (test, what the message asks for).
+_SCALAR_RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "timeout_s": (lambda v: math.isfinite(v) and v > 0, "a number of seconds > 0"),
+    "max_retries": (lambda v: 0 <= v <= MAX_RETRIES, f"a whole number from 0 to {MAX_RETRIES}"),
+    "n_ctx": (lambda v: v > 0, "a number of tokens > 0"),
+    "n_threads": (lambda v: v >= 1, "a number of threads >= 1"),
+    "lora_scale": (math.isfinite, "a finite number"),
+    "approach": (lambda v: v in APPROACHES, f"one of {', '.join(APPROACHES)}"),
+}
 
 
-def _check_scalar_types(scalars: Mapping[str, Any], node: LineDict, path: Path, where: str) -> None:
+def _check_scalars(scalars: Mapping[str, Any], node: LineDict, path: Path, where: str) -> None:
     for key, value in scalars.items():
         allowed = _SCALAR_TYPES[key]
         wrong_bool = isinstance(value, bool) and bool not in allowed
         if wrong_bool or not isinstance(value, allowed):
             raise SpecError(path, node.line_of(key), f"{where}: {key!r} must be {' or '.join(t.__name__ for t in allowed)}, got {type_name(value)}")
+        in_range, wanted = _SCALAR_RANGES.get(key, (lambda _: True, ""))
+        if not in_range(value):
+            raise SpecError(path, node.line_of(key), f"{where}: {key!r} must be {wanted}, got {value!r}")
 
 
-def _parse_prompt(node: LineDict, path: Path, environ: Mapping[str, str]) -> Prompt:
+def _parse_prompt(node: LineDict, path: Path, expand: Callable[[str], str]) -> Prompt:
+    """The system prompt and few-shot pairs of ``node`` (inline or from files), ``${VAR}`` expanded."""
     system = node.get("system_prompt")
     if isinstance(system, dict):
-        system = _read_file_ref(system, path, node.line_of("system_prompt"), "system_prompt").strip()
+        prompt_path = _file_ref_path(system, path, node.line_of("system_prompt"), "system_prompt")
+        system = read_text(prompt_path, "system prompt file").strip()
     elif system is not None and not isinstance(system, str):
         raise SpecError(path, node.line_of("system_prompt"), f"'system_prompt' must be a string or {{file: path}}, got {type_name(system)}")
     few_shot_raw = node.get("few_shot", [])
     few_shot_path, few_shot_line = path, node.line_of("few_shot")
     if isinstance(few_shot_raw, dict):
         few_shot_path = _file_ref_path(few_shot_raw, path, few_shot_line, "few_shot")
-        few_shot_raw = load_yaml(few_shot_path)
+        few_shot_raw = load_yaml(few_shot_path, "few-shot file")
         few_shot_line = line_of(few_shot_raw, default=1)
-    return Prompt(system, _parse_few_shot(few_shot_raw, few_shot_path, few_shot_line))
+    few_shot = _parse_few_shot(few_shot_raw, few_shot_path, few_shot_line)
+    return Prompt(expand(system) if system else system, tuple((expand(user), expand(reply)) for user, reply in few_shot))
 
 
 def _parse_few_shot(raw: Any, path: Path, line: int) -> tuple[tuple[str, str], ...]:
@@ -260,13 +310,13 @@ def _file_ref_path(ref: dict, path: Path, line: int, key: str) -> Path:
     if set(ref) != {"file"} or not isinstance(ref["file"], str):
         raise SpecError(path, line, f"{key!r} as a mapping must be {{file: relative/path}}")
     target = path.parent / ref["file"]
-    if not target.is_file():
+    try:
+        found = target.is_file()
+    except (OSError, ValueError):  # a name too long for the filesystem, or with a NUL byte
+        found = False
+    if not found:
         raise SpecError(path, line, f"{key!r} file not found: {target}")
     return target
-
-
-def _read_file_ref(ref: dict, path: Path, line: int, key: str) -> str:
-    return _file_ref_path(ref, path, line, key).read_text(encoding="utf-8")
 
 
 def _expand(value: Any, environ: Mapping[str, str], missing: list[str]) -> Any:

@@ -9,6 +9,11 @@ import yaml
 
 from .errors import SpecError
 
+MAX_FILE_BYTES = 10_000_000
+MAX_DEPTH = 64  # lists and mappings inside each other; real files use under 10
+MAX_ALIAS_VALUES = 100_000  # values that aliases (*name, <<: *name) may repeat in one file
+_CHUNK_BYTES = 1 << 16
+
 
 class LineDict(dict):
     """A mapping from YAML that knows its own line and the line of each key (1-based)."""
@@ -30,18 +35,77 @@ class LineList(list):
     item_lines: list[int]
 
 
+class _LimitExceeded(yaml.composer.ComposerError):
+    """Valid YAML that would cost too much (or loop) to load: reported without 'invalid YAML'."""
+
+
 class _LineLoader(yaml.SafeLoader):
-    """SafeLoader whose mappings and sequences carry line numbers; duplicate keys are errors."""
+    """SafeLoader whose mappings and sequences carry line numbers; duplicate keys are errors.
+
+    It also bounds what a small hostile file can cost: nesting deeper than MAX_DEPTH, and
+    aliases that would repeat more than MAX_ALIAS_VALUES values (a "billion laughs" bomb
+    expands 9 aliases 9 levels deep into 9**9 values) are errors at the offending line.
+    """
+
+    def __init__(self, stream: str):
+        super().__init__(stream)
+        self._depth = 0
+        self._alias_values = 0
+        # Values under each node with aliases expanded; a node under construction has none yet.
+        self._sizes: dict[yaml.Node, int] = {}
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        mark = self.peek_event().start_mark
+        if self.check_event(yaml.AliasEvent):
+            target = super().compose_node(parent, index)
+            self._count_alias(self._sizes.get(target) if target is not None else None, mark)
+            return target
+        if self._depth >= MAX_DEPTH:
+            raise _LimitExceeded(
+                None, None, f"lists and mappings are nested more than {MAX_DEPTH} deep; flatten the structure", mark)
+        self._depth += 1
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+        if node is not None:
+            self._sizes[node] = 1 + sum(self._sizes[child] for child in _children(node))
+        return node
+
+    def _count_alias(self, target_size: int | None, mark: yaml.Mark) -> None:
+        if target_size is None:
+            raise _LimitExceeded(
+                None, None, "this alias refers to a list or mapping that contains it; a value cannot contain itself", mark)
+        self._alias_values += target_size
+        if self._alias_values > MAX_ALIAS_VALUES:
+            raise _LimitExceeded(
+                None, None, f"aliases in this file repeat more than {MAX_ALIAS_VALUES:,} values "
+                "(an alias bomb?); write the values out or use fewer aliases", mark)
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, TypeError, OverflowError) as exc:
+            # e.g. a 5,000-digit integer or the date 2024-13-45: name the value's line.
+            raise yaml.constructor.ConstructorError(None, None, f"cannot read this value: {exc}", node.start_mark) from None
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> LineDict:
+        written_here = sum(1 for key_node, _ in node.value if key_node.tag != "tag:yaml.org,2002:merge")
+        # flatten_mapping puts the pairs of '<<: *name' first; keys written here override them.
         self.flatten_mapping(node)
+        first_written = len(node.value) - written_here
         result = LineDict(line=node.start_mark.line + 1)
-        for key_node, value_node in node.value:
-            key = self.construct_object(key_node, deep=True)
-            if key in result:
+        written: set[Any] = set()
+        for index, (key_node, value_node) in enumerate(node.value):
+            if not isinstance(key_node, yaml.ScalarNode):
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark
-                )
+                    None, None, "a key must be a plain value, not a list or mapping; quote it if it is text",
+                    key_node.start_mark)
+            key = self.construct_object(key_node, deep=True)
+            if index >= first_written:
+                if key in written:
+                    raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+                written.add(key)
             result[key] = self.construct_object(value_node, deep=True)
             result.key_lines[key] = key_node.start_mark.line + 1
         return result
@@ -53,23 +117,59 @@ class _LineLoader(yaml.SafeLoader):
         return result
 
 
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [child for pair in node.value for child in pair]
+    return []
+
+
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _LineLoader.construct_mapping)
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _LineLoader.construct_sequence)
 
 
-def load_yaml(path: Path) -> Any:
-    """Parse ``path``; a syntax error becomes a SpecError with the file and line."""
+def read_text(path: Path, what: str = "file") -> str:
+    """The UTF-8 text of ``path``; unreadable, oversized or non-UTF-8 files are SpecErrors naming it."""
+    chunks: list[bytes] = []
+    size = 0
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as stream:
+            # In chunks: read(MAX_FILE_BYTES) would allocate the whole limit for a small file.
+            while chunk := stream.read(_CHUNK_BYTES):
+                size += len(chunk)
+                if size > MAX_FILE_BYTES:
+                    raise SpecError(path, None, f"the {what} is larger than {MAX_FILE_BYTES:,} bytes; split it")
+                chunks.append(chunk)
     except OSError as exc:
-        raise SpecError(path, None, f"cannot read file: {exc.strerror}") from None
+        raise SpecError(path, None, f"cannot read {what}: {exc.strerror or exc}") from None
+    data = b"".join(chunks)
     try:
-        return yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise SpecError(path, line, f"the {what} is not UTF-8 (byte 0x{data[exc.start]:02x} at column {column}); "
+                                    "save it with UTF-8 encoding") from None
+
+
+def load_yaml(path: Path, what: str = "file") -> Any:
+    """Parse ``path``; unreadable text or YAML becomes a SpecError with the file and line."""
+    text = read_text(path, what)
+    try:
+        return yaml.load(text, Loader=_LineLoader)
+    except _LimitExceeded as exc:
+        raise SpecError(path, exc.problem_mark.line + 1 if exc.problem_mark else None, str(exc.problem)) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
         problem = exc.problem or exc.context or "invalid YAML"
         raise SpecError(path, line, f"invalid YAML: {problem}") from None
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        raise SpecError(path, line, f"invalid YAML: the control character U+{exc.character:04X} is not allowed; remove it") from None
+    except yaml.YAMLError as exc:
+        raise SpecError(path, None, f"invalid YAML: {exc}") from None
 
 
 def line_of(node: Any, key: str | None = None, default: int = 0) -> int:
@@ -82,10 +182,15 @@ def line_of(node: Any, key: str | None = None, default: int = 0) -> int:
 
 
 def expect_mapping(node: Any, path: Path, line: int, what: str) -> LineDict:
-    """Return ``node`` if it is a mapping, else raise a SpecError naming ``what``."""
+    """Return ``node`` if it is a mapping with text keys, else raise a SpecError naming ``what``."""
     if not isinstance(node, dict):
         raise SpecError(path, line, f"{what} must be a mapping, got {type_name(node)}")
-    return node if isinstance(node, LineDict) else LineDict(node, line=line)
+    mapping = node if isinstance(node, LineDict) else LineDict(node, line=line)
+    for key in mapping:
+        if not isinstance(key, str):
+            raise SpecError(path, mapping.line_of(key), f"{what}: the key {key!r} must be text; YAML reads unquoted "
+                                                        "numbers, null, yes/no and on/off as other values, so quote it")
+    return mapping
 
 
 def type_name(value: Any) -> str:

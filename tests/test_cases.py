@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from pytest_llmgate.cases import Threshold, load_case_file
+from pytest_llmgate.checks import CORRECTNESS, CheckRegistry
 from pytest_llmgate.errors import SpecError
 
 
@@ -84,3 +85,15 @@ def test_check_in_defaults_points_at_defaults(tmp_path: Path) -> None:
     with pytest.raises(SpecError, match="'max_words' must be a positive integer") as caught:
         load_case_file(path)
     assert caught.value.line == 3
+
+
+def test_a_case_file_is_checked_against_the_given_registry(tmp_path: Path) -> None:
+    path = write(tmp_path, "cases:\n  - id: a\n    category: common\n    input: x\n    expect: {polite: true}\n")
+    with pytest.raises(SpecError, match="unknown correctness check 'polite'") as caught:
+        load_case_file(path)
+    assert caught.value.line == 5
+    registry = CheckRegistry()
+    registry.register(CORRECTNESS, "polite", lambda output, _: ("please" in output, "says please", None),
+                      lambda argument: None if argument is True else "true")
+    [case] = load_case_file(path, checks=registry).cases
+    assert [r.passed for r in registry.run("yes please", case.expect, case.format)] == [True]

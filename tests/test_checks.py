@@ -1,10 +1,21 @@
 from __future__ import annotations
 
+import json
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_llmgate.checks import CORRECTNESS, FORMAT, normalize_label, parse_json_loosely, run_checks, validate_check
+from pytest_llmgate.checks import (
+    CORRECTNESS,
+    DEFAULT_CHECKS,
+    FORMAT,
+    CheckRegistry,
+    normalize_label,
+    parse_json_loosely,
+    run_checks,
+    validate_check,
+)
 
 
 @pytest.mark.parametrize("raw, label", [
@@ -92,8 +103,51 @@ def test_schema_violation_names_the_path() -> None:
     (FORMAT, "json", "yes", "'json' must be true or false"),
 ])
 def test_invalid_check_arguments(kind: str, name: str, argument: object, problem: str) -> None:
-    assert problem in validate_check(kind, name, argument)
+    assert problem in (validate_check(kind, name, argument) or "")
 
 
 def test_parse_json_loosely_finds_an_object_in_prose() -> None:
     assert parse_json_loosely('Here you go: {"a": [1, 2]} thanks') == {"a": [1, 2]}
+
+
+def test_fields_detail_clips_huge_values() -> None:
+    output = json.dumps({"summary": "x" * 1_000_000, "code": "y" * 1_000_000})
+    result = _one(output, expect={"fields": {"summary": "short", "code": "z" * 10_000}})
+    assert not result.passed
+    assert len(result.detail) < 1_000
+    assert "... (999802 more characters)" in result.detail  # the repr has 2 quotes
+
+
+def _starts_with(output: str, prefix: str) -> tuple[bool, str, None]:
+    return output.startswith(prefix), f"should start with {prefix!r}", None
+
+
+def _a_string(argument: object) -> str | None:
+    return None if isinstance(argument, str) else "a string"
+
+
+def test_a_registry_of_its_own_leaves_the_builtins_alone() -> None:
+    registry = CheckRegistry()
+    registry.register(CORRECTNESS, "starts_with", _starts_with, _a_string)
+    assert registry.validate(CORRECTNESS, "starts_with", "Dear") is None
+    assert registry.validate(CORRECTNESS, "starts_with", 3) == "'starts_with' must be a string"
+    [result] = registry.run("Dear customer", {"starts_with": "Dear"}, {})
+    assert (result.name, result.kind, result.passed) == ("starts_with", CORRECTNESS, True)
+    assert run_checks("Hi", {"starts_with": "Dear"}, {}, checks=registry)[0].passed is False
+    assert "starts_with" not in DEFAULT_CHECKS.names(CORRECTNESS)
+    assert "unknown correctness check 'starts_with'" in (validate_check(CORRECTNESS, "starts_with", "Dear") or "")
+    assert "starts_with" not in CheckRegistry().names(CORRECTNESS)
+
+
+@pytest.mark.parametrize("kind, name, error", [
+    (CORRECTNESS, "label", "a correctness check named 'label' is already registered"),
+    ("style", "polite", "unknown check kind 'style'; use one of correctness, format"),
+    (FORMAT, "", "a check name must be a non-empty string"),
+])
+def test_register_refuses_duplicates_and_unknown_kinds(kind: str, name: str, error: str) -> None:
+    with pytest.raises(ValueError, match=error):
+        CheckRegistry().register(kind, name, _starts_with, _a_string)
+
+
+def test_same_name_may_serve_both_kinds() -> None:
+    assert "regex" in DEFAULT_CHECKS.names(CORRECTNESS) and "regex" in DEFAULT_CHECKS.names(FORMAT)

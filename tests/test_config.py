@@ -140,3 +140,67 @@ def test_find_config_walks_up(config_dir: Path) -> None:
     nested.mkdir(parents=True)
     assert find_config(nested / "x.llm.yaml") == config_dir / "llmgate.yaml"
     assert find_config(Path("/")) is None
+
+
+def test_variables_expand_in_every_prompt(tmp_path: Path) -> None:
+    (tmp_path / "system.md").write_text("You answer for ${COMPANY}.\n")
+    (tmp_path / "shots.yaml").write_text("- {user: 'Who are you?', assistant: '${COMPANY} support'}\n")
+    (tmp_path / "llmgate.yaml").write_text(
+        "backends:\n"
+        "  inline:\n    provider: fake\n    model: m\n    system_prompt: Speak for ${COMPANY} in ${LANG:-English}.\n"
+        "    few_shot: [{user: 'hi ${COMPANY}', assistant: hello}]\n"
+        "    tasks: {extract: {system_prompt: 'Extract for ${COMPANY}.', few_shot: {file: shots.yaml}}}\n"
+        "  files: {provider: fake, model: m, system_prompt: {file: system.md}, few_shot: {file: shots.yaml}}\n")
+    suite = load_config(tmp_path / "llmgate.yaml", environ={"COMPANY": "Acme"})
+    inline, files = suite.backend("inline"), suite.backend("files")
+    assert inline.prompt == Prompt("Speak for Acme in English.", (("hi Acme", "hello"),))
+    assert inline.prompt_for("extract") == Prompt("Extract for Acme.", (("Who are you?", "Acme support"),))
+    assert files.prompt == Prompt("You answer for Acme.", (("Who are you?", "Acme support"),))
+    assert (inline.missing_env, files.missing_env) == ((), ())
+
+
+@pytest.mark.parametrize("backend", [
+    "{provider: fake, model: m, system_prompt: 'For ${COMPANY}.'}",
+    "{provider: fake, model: m, system_prompt: {file: system.md}}",
+    "{provider: fake, model: m, few_shot: {file: shots.yaml}}",
+    "{provider: fake, model: m, tasks: {t: {few_shot: [{user: '${COMPANY}?', assistant: a}]}}}",
+])
+def test_an_unset_variable_in_a_prompt_blocks_the_backend(tmp_path: Path, backend: str) -> None:
+    (tmp_path / "system.md").write_text("You answer for ${COMPANY}.\n")
+    (tmp_path / "shots.yaml").write_text("- {user: hi, assistant: '${COMPANY} here'}\n")
+    (tmp_path / "llmgate.yaml").write_text(f"backends:\n  mine: {backend}\n  other: {{provider: fake, model: m}}\n")
+    suite = load_config(tmp_path / "llmgate.yaml", environ={})
+    assert suite.backend("mine").missing_env == ("COMPANY",)
+    preflight(suite.backend("other"))
+    with pytest.raises(SpecError, match=r"backend 'mine' needs the environment variable\(s\) COMPANY"):
+        preflight(suite.backend("mine"))
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("timeout_s: -5", "'timeout_s' must be a number of seconds > 0, got -5"),
+    ("timeout_s: 0", "'timeout_s' must be a number of seconds > 0, got 0"),
+    ("timeout_s: .inf", "'timeout_s' must be a number of seconds > 0, got inf"),
+    ("timeout_s: .nan", "'timeout_s' must be a number of seconds > 0, got nan"),
+    ("max_retries: -1", "'max_retries' must be a whole number from 0 to 10, got -1"),
+    ("max_retries: 1000", "'max_retries' must be a whole number from 0 to 10, got 1000"),
+    ("max_retries: 2.5", "'max_retries' must be int, got a number"),
+    ("n_ctx: 0", "'n_ctx' must be a number of tokens > 0, got 0"),
+    ("n_threads: 0", "'n_threads' must be a number of threads >= 1, got 0"),
+    ("lora_scale: .nan", "'lora_scale' must be a finite number, got nan"),
+    ("lora_scale: -.inf", "'lora_scale' must be a finite number, got -inf"),
+])
+def test_numeric_settings_are_checked_at_load(tmp_path: Path, setting: str, message: str) -> None:
+    (tmp_path / "llmgate.yaml").write_text(f"backends:\n  a:\n    provider: openai\n    model: m\n    {setting}\n")
+    with pytest.raises(SpecError) as caught:
+        load_config(tmp_path / "llmgate.yaml", environ={})
+    assert str(caught.value) == f"{tmp_path / 'llmgate.yaml'}:5: backend 'a': {message}"
+
+
+def test_numeric_settings_in_range_load(tmp_path: Path) -> None:
+    (tmp_path / "llmgate.yaml").write_text(
+        "backends:\n  a: {provider: llama_cpp, model: m, timeout_s: 0.5, max_retries: 0, n_ctx: 512, n_threads: 1, lora_scale: -0.5}\n"
+        "  b: {provider: openai, model: m, max_retries: 10}\n")
+    suite = load_config(tmp_path / "llmgate.yaml", environ={})
+    a = suite.backend("a")
+    assert (a.timeout_s, a.max_retries, a.n_ctx, a.n_threads, a.lora_scale) == (0.5, 0, 512, 1, -0.5)
+    assert suite.backend("b").max_retries == 10
