@@ -1,16 +1,20 @@
-"""Everything the reports show beyond the gates, computed once from the case rows and the
-configured terms: the comparison, the cost projection and the recommendation."""
+"""The one place results become conclusions: case rows, what the run knows and the configured
+terms go in; one frozen Analysis comes out (gates and verdict, summaries, warnings, comparison,
+cost projection, recommendation). Every report renders this object and nothing else."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from itertools import combinations
 
-from .compare import (CategoryStats, Classification, PairedComparison, answered, categories_of,
-                      classification, paired, side_by_side)
+from .cases import CATEGORIES
+from .compare import (ALL, CategoryStats, Classification, PairedComparison, answered, categories_of, category_stats,
+                      classification, graded, paired, side_by_side, threshold_warning)
 from .cost import DEFAULT_HORIZON_MONTHS, Breakeven, CostProfile, Pricing, breakeven, cost_per_correct_usd
 from .decide import FINE_TUNED, PROMPTED, Contender, DecisionPolicy, Recommendation, recommend
+from .gate import GateTerms, GroupGate, Verdict, judge_group, verdict
 from .results import CaseRow
 from .stats import proportion
 
@@ -24,9 +28,11 @@ class BackendTerms:
 
 
 @dataclass(frozen=True)
-class Economics:
-    """The configured side of the decision: backend terms, volume, horizon and policy."""
+class Terms:
+    """What the configs say that rows do not carry: gate terms per group, backend terms, and the
+    volume, horizon and policy of the decision."""
 
+    gates: Mapping[str, GateTerms] = field(default_factory=dict)
     backends: Mapping[str, BackendTerms] = field(default_factory=dict)
     volume_per_day: float | None = None
     horizon_months: float = DEFAULT_HORIZON_MONTHS
@@ -35,6 +41,46 @@ class Economics:
     def terms(self, backend: str) -> BackendTerms:
         """The terms of ``backend``; defaults (prompted, free) when unknown."""
         return self.backends.get(backend, BackendTerms())
+
+    def gate(self, group: str) -> GateTerms:
+        """The gate terms of ``group``; no thresholds when unknown."""
+        return self.gates.get(group, GateTerms())
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """What pytest knows of the run beyond the rows: whether it was cut short, and why."""
+
+    interrupted: bool = False
+    stop_reason: str | None = None  # pytest's reason for stopping early (-x, --maxfail)
+
+
+@dataclass(frozen=True)
+class BackendSummary:
+    """Cost, latency and tokens of one backend over every case it answered."""
+
+    stats: CategoryStats  # the backend over all its cases
+    total_cost_usd: float
+    prompt_tokens: int
+    completion_tokens: int
+    tokens_estimated: bool
+    per_hour_priced: bool  # cost comes from measured latency times $/hour
+
+    @property
+    def backend(self) -> str:
+        """The backend's name."""
+        return self.stats.backend
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict."""
+        return {"backend": self.backend, "n": self.stats.n, "errors": self.stats.errors, "not_run": self.stats.not_run,
+                "total_cost_usd": self.total_cost_usd, "mean_cost_usd": self.stats.mean_cost_usd,
+                "latency_p50_ms": self.stats.latency_p50_ms, "latency_p95_ms": self.stats.latency_p95_ms,
+                "ttft_p50_ms": self.stats.ttft_p50_ms, "ttft_p95_ms": self.stats.ttft_p95_ms,
+                "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
+                "mean_prompt_tokens": self.stats.mean_prompt_tokens,
+                "mean_completion_tokens": self.stats.mean_completion_tokens,
+                "tokens_estimated": self.tokens_estimated, "per_hour_priced": self.per_hour_priced}
 
 
 @dataclass(frozen=True)
@@ -70,8 +116,15 @@ class PairCost:
 
 @dataclass(frozen=True)
 class Analysis:
-    """The comparison, cost projection and recommendation of one run."""
+    """Everything one run concluded: its rows, gates and verdict, summaries, warnings and notes,
+    the comparison, the cost projection and the recommendation."""
 
+    rows: tuple[CaseRow, ...]  # sorted by backend, group, file and case id
+    verdict: Verdict
+    gates: tuple[GroupGate, ...]
+    backends: tuple[BackendSummary, ...]
+    warnings: tuple[str, ...]
+    notes: tuple[str, ...]
     side_by_side: tuple[CategoryStats, ...]
     paired: tuple[PairedComparison, ...]
     classification: tuple[Classification, ...]
@@ -82,9 +135,20 @@ class Analysis:
     policy: DecisionPolicy
     recommendation: Recommendation
 
+    @property
+    def comparing(self) -> bool:
+        """True when several backends ran side by side."""
+        return len(self.backends) > 1
+
     def to_dict(self) -> dict:
-        """The 'comparison', 'cost' and 'recommendation' sections of the JSON results."""
+        """The JSON results document."""
         return {
+            "verdict": self.verdict.to_dict(),
+            "cases": [row.to_dict() for row in self.rows],
+            "summary": [g.to_dict() for g in self.gates],
+            "backends": [b.to_dict() for b in self.backends],
+            "warnings": list(self.warnings),
+            "notes": list(self.notes),
             "comparison": {
                 "categories": [s.to_dict() for s in self.side_by_side],
                 "paired": [p.to_dict() for p in self.paired],
@@ -100,18 +164,19 @@ class Analysis:
         }
 
 
-def backend_cost(backend: str, rows: Sequence[CaseRow], economics: Economics) -> BackendCost:
+def backend_cost(backend: str, rows: Sequence[CaseRow], run_terms: Terms) -> BackendCost:
     """The cost projection of ``backend`` from its rows and its configured terms."""
-    terms = economics.terms(backend)
-    done = answered(r for r in rows if r.backend == backend)
-    accuracy = proportion(sum(r.passed for r in done), len(done))
-    costs = [r.cost_usd for r in done if r.cost_usd is not None]
+    terms = run_terms.terms(backend)
+    mine = [r for r in rows if r.backend == backend]
+    right = graded(mine)
+    accuracy = proportion(sum(bool(r.passed) for r in right), len(right))
+    costs = [r.cost_usd for r in answered(mine) if r.cost_usd is not None]
     per_request = sum(costs) / len(costs) if costs else None
-    pricing, volume = terms.pricing, economics.volume_per_day
+    pricing, volume = terms.pricing, run_terms.volume_per_day
     monthly = horizon = None
     if per_request is not None and volume is not None:
         profile = CostProfile(per_request, pricing.per_month_usd, pricing.one_time_usd)
-        monthly, horizon = profile.monthly_usd(volume), profile.horizon_usd(volume, economics.horizon_months)
+        monthly, horizon = profile.monthly_usd(volume), profile.horizon_usd(volume, run_terms.horizon_months)
     return BackendCost(
         backend=backend, approach=terms.approach, accuracy=accuracy, per_request_usd=per_request,
         per_correct_usd=None if per_request is None else cost_per_correct_usd(per_request, accuracy),
@@ -120,40 +185,105 @@ def backend_cost(backend: str, rows: Sequence[CaseRow], economics: Economics) ->
     )
 
 
-def _ordered(a: str, b: str, economics: Economics) -> tuple[str, str]:
+def _ordered(a: str, b: str, terms: Terms) -> tuple[str, str]:
     """(baseline, challenger): the prompted backend is the baseline of a mixed pair."""
-    if economics.terms(a).approach == FINE_TUNED and economics.terms(b).approach == PROMPTED:
+    if terms.terms(a).approach == FINE_TUNED and terms.terms(b).approach == PROMPTED:
         return b, a
     return a, b
 
 
-def analyze(rows: Sequence[CaseRow], economics: Economics) -> Analysis:
-    """Compare every pair of backends, project costs and recommend."""
+def _sort_key(row: CaseRow) -> tuple:
+    return row.backend, row.group, row.file, row.id
+
+
+def judge_groups(rows: Sequence[CaseRow], terms: Terms) -> list[GroupGate]:
+    """One gate per backend, group and category that has cases (rows of unknown category left out)."""
+    buckets: dict[tuple[str, str, str], list[CaseRow]] = defaultdict(list)
+    for row in rows:
+        if row.category in CATEGORIES:
+            buckets[(row.backend, row.group, row.category)].append(row)
+    gates = []
+    for backend, group, category in sorted(buckets, key=lambda k: (k[0], k[1], CATEGORIES.index(k[2]))):
+        gate = terms.gate(group)
+        stats = category_stats(backend, category, buckets[(backend, group, category)])
+        gates.append(judge_group(group, stats, gate.thresholds.get(category), gate.max_error_rate))
+    return gates
+
+
+def summarize_backend(backend: str, rows: Sequence[CaseRow], pricing: Pricing) -> BackendSummary:
+    """Cost, latency percentiles and token totals over the answered cases of one backend."""
+    done = answered(rows)
+    return BackendSummary(
+        stats=category_stats(backend, ALL, rows), total_cost_usd=sum(r.cost_usd or 0.0 for r in done),
+        prompt_tokens=sum(r.prompt_tokens or 0 for r in done),
+        completion_tokens=sum(r.completion_tokens or 0 for r in done),
+        tokens_estimated=any(r.tokens_estimated for r in done), per_hour_priced=pricing.per_hour_usd > 0,
+    )
+
+
+def threshold_warnings(gates: Sequence[GroupGate]) -> list[str]:
+    """One line per gated group, category and metric with too few cases for its threshold."""
+    warnings: dict[tuple[str, str, str], str] = {}
+    for gate in gates:
+        if gate.threshold is None:
+            continue
+        for metric, minimum in (("accuracy", gate.threshold.accuracy), ("format", gate.threshold.format)):
+            where = f"{gate.group} {gate.stats.category}"
+            warning = None if minimum is None else threshold_warning(where, metric, gate.stats.selected, minimum)
+            if warning is not None:
+                warnings.setdefault((gate.group, gate.stats.category, metric), warning)
+    return list(warnings.values())
+
+
+def notes_for(summaries: Sequence[BackendSummary]) -> list[str]:
+    """What a reader must know to read the numbers: estimated tokens, latency-based costs."""
+    notes = []
+    if any(s.tokens_estimated for s in summaries):
+        notes.append("~ token counts estimated: the backend reported no usage (see docs/config.md, 'stream')")
+    hourly = [s.backend for s in summaries if s.per_hour_priced]
+    if hourly:
+        notes.append(f"cost of {', '.join(hourly)} is measured latency times $/hour: a loaded machine makes "
+                     "requests slower and so dearer; compare such costs between equally loaded runs (docs/cost.md)")
+    return notes
+
+
+def analyze(rows: Sequence[CaseRow], facts: RunFacts, terms: Terms) -> Analysis:
+    """Judge the gates and the verdict, summarize, compare every pair of backends, project costs and recommend."""
+    rows = sorted(rows, key=_sort_key)
+    gates = judge_groups(rows, terms)
     backends = sorted({r.backend for r in rows})
+    summaries = [summarize_backend(name, [r for r in rows if r.backend == name], terms.terms(name).pricing)
+                 for name in backends]
     comparisons = [
-        paired(rows, *_ordered(a, b, economics), category)
+        paired(rows, *_ordered(a, b, terms), category)
         for a, b in combinations(backends, 2)
         for category in categories_of(rows)
     ]
-    costs = [backend_cost(name, rows, economics) for name in backends]
+    costs = [backend_cost(name, rows, terms) for name in backends]
     pair_costs = [
         PairCost(tuned.backend, prompted.backend,
-                 breakeven(tuned.profile, prompted.profile, economics.volume_per_day, economics.horizon_months))
+                 breakeven(tuned.profile, prompted.profile, terms.volume_per_day, terms.horizon_months))
         for tuned in costs if tuned.approach == FINE_TUNED and tuned.profile is not None
         for prompted in costs if prompted.approach == PROMPTED and prompted.profile is not None
     ]
     contenders = [Contender(c.backend, c.approach, c.accuracy, profile) for c in costs
                   if (profile := c.profile) is not None]
     return Analysis(
+        rows=tuple(rows),
+        verdict=verdict(rows, gates, facts.interrupted, facts.stop_reason),
+        gates=tuple(gates),
+        backends=tuple(summaries),
+        warnings=tuple(threshold_warnings(gates)),
+        notes=tuple(notes_for(summaries)),
         side_by_side=tuple(side_by_side(rows)),
         paired=tuple(comparisons),
         classification=tuple(found for name in backends if (found := classification(name, rows)) is not None),
         costs=tuple(costs),
         pair_costs=tuple(pair_costs),
-        volume_per_day=economics.volume_per_day,
-        horizon_months=economics.horizon_months,
-        policy=economics.policy,
-        recommendation=recommend(economics.policy, contenders, comparisons, economics.volume_per_day,
-                                 economics.horizon_months),
+        volume_per_day=terms.volume_per_day,
+        horizon_months=terms.horizon_months,
+        policy=terms.policy,
+        recommendation=recommend(terms.policy, contenders, comparisons, terms.volume_per_day,
+                                 terms.horizon_months),
     )
 

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING
 
 from .cases import CATEGORIES
 from .stats import mcnemar_exact, min_cases_for_threshold, percentile, precision_recall_f1, proportion, wilson_interval
 
-if TYPE_CHECKING:  # results imports the backends, which import the config, which imports this
-    from .results import CaseRow
+from .results import ERROR, NOT_RUN, SKIPPED, CaseRow
 
 ALL = "all"  # the pseudo-category of every case together
 MIN_CASES = 30  # below this, a category's rate is too noisy to gate on whatever its threshold
@@ -23,54 +21,76 @@ def _mean(values: Sequence[float]) -> float | None:
 
 
 def answered(rows: Iterable[CaseRow]) -> list[CaseRow]:
-    """The rows whose backend answered (errors left out)."""
-    return [r for r in rows if r.error is None]
+    """The rows whose backend answered (errors, cases not run and skipped cases left out)."""
+    return [r for r in rows if r.answered]
+
+
+def graded(rows: Iterable[CaseRow]) -> list[CaseRow]:
+    """The answered rows that have correctness checks: the ones accuracy is measured on."""
+    return [r for r in answered(rows) if r.passed is not None]
 
 
 @dataclass(frozen=True)
 class CategoryStats:
-    """Quality, tokens, latency and cost of one backend on one category (or on ``all``)."""
+    """Quality, tokens, latency and cost of one backend on one category (or on ``all``).
+
+    Accuracy is over the answered cases that have correctness checks (``graded``), format
+    adherence over those that have format checks (``formatted``)."""
 
     backend: str
     category: str
+    selected: int  # cases of this backend and category in the run, skipped ones left out
     n: int  # cases answered
     errors: int
+    not_run: int
+    graded: int
     passed: int
+    formatted: int
+    format_ok: int
     accuracy: float | None
     accuracy_low: float
     accuracy_high: float
     format_rate: float | None
+    format_low: float
     mean_prompt_tokens: float | None
     mean_completion_tokens: float | None
     latency_p50_ms: float | None
     latency_p95_ms: float | None
     ttft_p50_ms: float | None
     ttft_p95_ms: float | None
-    cost_per_1k_usd: float | None  # mean $ per request times 1,000
+    mean_cost_usd: float | None
+
+    @property
+    def cost_per_1k_usd(self) -> float | None:
+        """Mean $ per request times 1,000."""
+        return None if self.mean_cost_usd is None else self.mean_cost_usd * 1000
 
     def to_dict(self) -> dict:
         """A JSON-ready dict."""
-        return asdict(self)
+        return {**asdict(self), "cost_per_1k_usd": self.cost_per_1k_usd}
 
 
 def category_stats(backend: str, category: str, rows: Sequence[CaseRow]) -> CategoryStats:
-    """The side-by-side metrics of ``rows`` (one backend, one category)."""
+    """The metrics of ``rows`` (one backend, one category or ``all``); skipped rows are ignored."""
+    rows = [r for r in rows if r.status != SKIPPED]
     done = answered(rows)
-    passed = sum(r.passed for r in done)
-    low, high = wilson_interval(passed, len(done))
+    right = graded(done)
+    shaped = [r for r in done if r.format_ok is not None]
+    passed, format_ok = sum(bool(r.passed) for r in right), sum(bool(r.format_ok) for r in shaped)
+    low, high = wilson_interval(passed, len(right))
     latencies = [r.latency_ms for r in done if r.latency_ms is not None]
     ttfts = [r.ttft_ms for r in done if r.ttft_ms is not None]
-    costs = [r.cost_usd for r in done if r.cost_usd is not None]
-    mean_cost = _mean(costs)
     return CategoryStats(
-        backend=backend, category=category, n=len(done), errors=len(rows) - len(done), passed=passed,
-        accuracy=proportion(passed, len(done)), accuracy_low=low, accuracy_high=high,
-        format_rate=proportion(sum(r.format_ok for r in done), len(done)),
+        backend=backend, category=category, selected=len(rows), n=len(done),
+        errors=sum(r.status == ERROR for r in rows), not_run=sum(r.status == NOT_RUN for r in rows),
+        graded=len(right), passed=passed, formatted=len(shaped), format_ok=format_ok,
+        accuracy=proportion(passed, len(right)), accuracy_low=low, accuracy_high=high,
+        format_rate=proportion(format_ok, len(shaped)), format_low=wilson_interval(format_ok, len(shaped))[0],
         mean_prompt_tokens=_mean([r.prompt_tokens for r in done if r.prompt_tokens is not None]),
         mean_completion_tokens=_mean([r.completion_tokens for r in done if r.completion_tokens is not None]),
         latency_p50_ms=percentile(latencies, 50), latency_p95_ms=percentile(latencies, 95),
         ttft_p50_ms=percentile(ttfts, 50), ttft_p95_ms=percentile(ttfts, 95),
-        cost_per_1k_usd=None if mean_cost is None else mean_cost * 1000,
+        mean_cost_usd=_mean([r.cost_usd for r in done if r.cost_usd is not None]),
     )
 
 
@@ -126,9 +146,9 @@ class PairedComparison:
 
 
 def paired(rows: Iterable[CaseRow], baseline: str, challenger: str, category: str = ALL) -> PairedComparison:
-    """Compare ``challenger`` with ``baseline`` on the cases of ``category`` that both answered."""
+    """Compare ``challenger`` with ``baseline`` on the graded cases of ``category`` that both answered."""
     by_backend: dict[str, dict[tuple[str, str], CaseRow]] = {baseline: {}, challenger: {}}
-    for row in answered(in_category(rows, category)):
+    for row in graded(in_category(rows, category)):
         if row.backend in by_backend:
             by_backend[row.backend][(row.file, row.id)] = row
     keys = sorted(by_backend[baseline].keys() & by_backend[challenger].keys())

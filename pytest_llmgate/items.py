@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 
 from .backends.base import BackendError, Completion
-from .cases import Case, Threshold, load_case_file
+from .cases import Case, load_case_file
 from .config import BackendSpec, SuiteConfig
 from .errors import SpecError
-from .report import miss_text
-from .results import CaseRow, new_row, score
+from .gate import GateTerms
+from .results import PREFIX, CaseRow, failed, new_row, score
 from .runner import Runner
 
 RUNNER_KEY = pytest.StashKey[Runner]()
@@ -24,11 +24,12 @@ class CaseMiss(Exception):
     """A case's answer failed a correctness or format check."""
 
     def __init__(self, row: CaseRow):
-        super().__init__(miss_text(row))
+        super().__init__(row.miss_text())
         self.row = row
 
 
-def _relative(path: Path, root: Path) -> str:
+def relative(path: Path, root: Path) -> str:
+    """``path`` relative to ``root``, with forward slashes: how rows name files and groups."""
     return Path(os.path.relpath(path, root)).as_posix()
 
 
@@ -41,16 +42,19 @@ class CaseFile(pytest.File):
         suite = runner.suite_for(self.path)
         root = runner.settings.rootdir
         if spec.thresholds is not None:
-            group, thresholds = _relative(self.path, root), spec.thresholds
+            group, thresholds = relative(self.path, root), spec.thresholds
         else:
-            group, thresholds = _relative(suite.path.parent, root), suite.thresholds
+            group, thresholds = relative(suite.path.parent, root), suite.thresholds
+        runner.record_group(group, GateTerms(thresholds, suite.max_error_rate))
+        for tag in sorted({tag for case in spec.cases for tag in case.tags}):
+            self.config.addinivalue_line("markers", f"{tag}: llmgate case tag")  # known to --strict-markers
         for case in spec.cases:
             for backend in suite.selected(list(runner.settings.backends)):
                 # An explicit node id lets pytest >= 9.2 see "[backend]" as parameters, as for
                 # parametrized functions, so --lf matches the ids it stored.
                 yield CaseItem.from_parent(
-                    self, name=f"{case.id}[{backend}]", nodeid=f"{self.nodeid}::{case.id}[{backend}]", case=case, suite=suite, backend_name=backend,
-                    group=group, threshold=thresholds.get(case.category),
+                    self, name=f"{case.id}[{backend}]", nodeid=f"{self.nodeid}::{case.id}[{backend}]", case=case,
+                    suite=suite, backend_name=backend, group=group,
                 )
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException]) -> Any:
@@ -60,16 +64,15 @@ class CaseFile(pytest.File):
 
 
 class CaseItem(pytest.Item):
-    """One case on one backend. Setup calls the backend (a failure there is a pytest error);
-    the test itself only checks the answer (a miss is a failure the category gate weighs)."""
+    """One case on one backend. Setup calls the backend (a failure there is a pytest error, one
+    concise line); the test itself only checks the answer (a miss is a failure the gate weighs)."""
 
-    def __init__(self, *, case: Case, suite: SuiteConfig, backend_name: str, group: str,
-                 threshold: Threshold | None, **kwargs: Any):
+    def __init__(self, *, case: Case, suite: SuiteConfig, backend_name: str, group: str, **kwargs: Any):
         super().__init__(**kwargs)
         self.case = case
         self.suite = suite
         self.backend_name = backend_name
-        self.row = new_row(case, _relative(self.path, self.config.rootpath), group, backend_name, threshold)
+        self.row = new_row(case, relative(self.path, self.config.rootpath), group, backend_name, self.nodeid)
         self.completion: Completion | None = None
         for mark in (case.category, *case.tags):
             self.add_marker(mark)
@@ -79,27 +82,35 @@ class CaseItem(pytest.Item):
         """The config of this item's backend."""
         return self.suite.backend(self.backend_name)
 
+    def publish(self, row: CaseRow) -> None:
+        """Make ``row`` this item's result, the one its reports carry in user_properties."""
+        self.row = row
+        self.user_properties[:] = [p for p in self.user_properties if not p[0].startswith(PREFIX)] + row.to_properties()
+
     def setup(self) -> None:
-        spec = self.backend_spec
-        prompt = spec.prompt_for(self.case.task)
-        if prompt is None:
-            pytest.skip(f"backend {spec.name!r} has no prompt for task {self.case.task!r} (add it under 'tasks:')")
+        runner = self.config.stash[RUNNER_KEY]
+        self.publish(self.row)
         try:
-            self.completion = self.config.stash[RUNNER_KEY].complete(spec, prompt.messages(self.case.messages))
-        except BackendError as exc:
-            self.row.error = str(exc)
-            self.user_properties.extend(self.row.to_properties())
-            raise
+            spec = self.backend_spec
+            prompt = spec.prompt_for(self.case.task)
+            if prompt is None:
+                pytest.skip(f"backend {spec.name!r} has no prompt for task {self.case.task!r} (add it under 'tasks:')")
+            self.completion = runner.complete(spec, prompt.messages(self.case.messages))
+            return
+        except (BackendError, SpecError) as exc:
+            self.publish(failed(self.row, str(exc), runner.secrets(self.suite)))
+        # Outside the except block, so the error shows as its one line, without a traceback or chain.
+        pytest.fail(self.row.error or "", pytrace=False)
 
     def runtest(self) -> None:
         assert self.completion is not None
-        score(self.row, self.case, self.completion, self.backend_spec.pricing)
-        self.user_properties.extend(self.row.to_properties())
+        runner = self.config.stash[RUNNER_KEY]
+        self.publish(score(self.row, self.case, self.completion, self.backend_spec.pricing, runner.secrets(self.suite)))
         if self.row.missed:
             raise CaseMiss(self.row)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
-        if isinstance(excinfo.value, (CaseMiss, BackendError, SpecError)):
+        if isinstance(excinfo.value, CaseMiss):
             return str(excinfo.value)
         return super().repr_failure(excinfo, style=style)
 

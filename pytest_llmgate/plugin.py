@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from fnmatch import fnmatch
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from . import hookspec
-from .backends import make_builtin_backend, preflight
+from .backends import make_builtin_backend
 from .config import BackendSpec
 from .errors import SpecError
 from .items import RUNNER_KEY, CaseFile, CaseItem
-from .analysis import Analysis
-from .report import summary_lines, verdict_lines, write_reports
-from .results import CaseRow
+from .reporter import GateReporter
+from .results import CLIP_CHARS, CaseRow
 from .runner import Runner
-from .session import GateSession
 from .settings import DEFAULT_CASE_PATTERNS, RunSettings
 
-GATE_KEY = pytest.StashKey["GateReporter"]()
+GATE_KEY = pytest.StashKey[GateReporter]()
 CATEGORY_MARKS = ("common", "edge", "adversarial")
 
 
@@ -50,9 +50,10 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     for mark in CATEGORY_MARKS:
         config.addinivalue_line("markers", f"{mark}: llmgate cases of the {mark} category")
-    config.stash[RUNNER_KEY] = Runner(RunSettings.from_pytest(config), lambda spec: config.hook.pytest_llmgate_make_backend(spec=spec))
+    runner = Runner(RunSettings.from_pytest(config), lambda spec: config.hook.pytest_llmgate_make_backend(spec=spec))
+    config.stash[RUNNER_KEY] = runner
     if not hasattr(config, "workerinput"):  # results are gathered on the controller only
-        config.stash[GATE_KEY] = GateReporter(config)
+        config.stash[GATE_KEY] = GateReporter(config, runner)
         config.pluginmanager.register(config.stash[GATE_KEY], "llmgate-gate")
 
 
@@ -78,74 +79,47 @@ def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> CaseFile |
     return None
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+def _check_backends(config: pytest.Config, selected: Iterable[tuple[Path, str]]) -> None:
     """Fail fast, before any model loads, on unknown backends and backends that cannot start."""
+    try:
+        config.stash[RUNNER_KEY].check_backends(selected)
+    except SpecError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if hasattr(config, "workerinput"):
-        return  # the controller checked; a worker reports the same problem per case
-    checked: set[tuple[Path, str]] = set()
-    for item in items:
-        if isinstance(item, CaseItem) and (item.suite.path, item.backend_name) not in checked:
-            checked.add((item.suite.path, item.backend_name))
-            try:
-                preflight(item.backend_spec)
-            except SpecError as exc:
-                raise pytest.UsageError(str(exc)) from None
+        return  # the controller checks (pytest_xdist_node_collection_finished)
+    _check_backends(config, ((item.path, item.backend_name) for item in items if isinstance(item, CaseItem)))
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    reporter = session.config.stash.get(GATE_KEY, None)
+    if reporter is not None:
+        reporter.expect(item.row for item in session.items if isinstance(item, CaseItem))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
+    """Under xdist the controller collects nothing: check backends and expect cases from a worker's ids."""
+    config = node.config
+    reporter = config.stash[GATE_KEY]
+    before = len(reporter.rows)
+    reporter.expect_node_ids(ids)
+    if len(reporter.rows) > before:
+        rows = list(reporter.rows.values())
+        _check_backends(config, ((config.rootpath / row.file, row.backend) for row in rows))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
+    report = yield
+    if isinstance(item, CaseItem) and call.when == "call" and len(item.row.output) > CLIP_CHARS:
+        report.llm_output = item.row.output  # the whole output, once: user_properties hold it clipped
+    return report
 
 
 def pytest_report_teststatus(report: pytest.TestReport):
-    if report.when == "call" and report.failed and _row(report) is not None:
+    if report.when == "call" and report.failed and CaseRow.from_properties(report.user_properties) is not None:
         return "failed", "m", "MISSED"
     return None
-
-
-def _row(report: pytest.TestReport) -> CaseRow | None:
-    return CaseRow.from_properties(report.user_properties)
-
-
-class GateReporter:
-    """Controller-side plugin: gathers case rows from reports, decides the exit status, reports."""
-
-    def __init__(self, config: pytest.Config):
-        self.config = config
-        self.session = GateSession()
-        self.other_failures = 0  # failed reports that are not case misses: errors, other tests
-        self.analysis: Analysis | None = None  # made once the rows are in, shared by every report
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        row = _row(report)
-        is_miss = report.when == "call" and report.failed and row is not None
-        if report.failed and not is_miss:
-            self.other_failures += 1
-        if row is not None and (report.when == "call" or (report.when == "setup" and row.error)):
-            self.session.add(row)
-
-    @pytest.hookimpl(trylast=True)
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        if not self.session.rows:
-            return
-        runner = self.config.stash[RUNNER_KEY]
-        self.analysis = self.session.analysis(runner.economics(self.session.rows))
-        settings = runner.settings
-        write_reports(self.session, self.analysis, settings.report_json, settings.report_md, settings.report_html)
-        if session.exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
-            return  # interrupted, collection or usage errors: not ours to change
-        if self.session.gate_failures():
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED
-        elif self.other_failures == 0:
-            session.exitstatus = pytest.ExitCode.OK  # misses alone, within the gates, pass the run
-
-    def pytest_terminal_summary(self, terminalreporter) -> None:
-        if self.analysis is None:  # no case ran (sessionfinish, which makes it, runs first)
-            return
-        terminalreporter.write_sep("=", "llmgate summary")
-        failures = self.session.gate_failures()
-        failed = bool(failures)
-        settings = self.config.stash[RUNNER_KEY].settings
-        for line in summary_lines(self.session, self.analysis, settings.verbose_report):
-            terminalreporter.write_line(line)
-        for line in verdict_lines(failures):
-            terminalreporter.write_line(line, red=failed, green=not failed, bold=True)
-        for what, path in (("results", settings.report_json), ("Markdown report", settings.report_md),
-                           ("HTML report", settings.report_html)):
-            if path is not None:
-                terminalreporter.write_line(f"llmgate: {what} written to {path}")

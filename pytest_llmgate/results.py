@@ -1,38 +1,56 @@
 """One row per case and backend: what was asked, answered and measured.
 
 Rows travel as ``item.user_properties`` (one ``llm_``-prefixed key per field) so that JUnit XML
-and pytest-xdist carry them; the controller rebuilds rows from the reports.
+and pytest-xdist carry them; the controller rebuilds rows from the reports, keyed by node id.
+Long texts are clipped there (JUnit, terminal); the full output travels once, beside them.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
-from .backends.base import Completion
-from .cases import Case, Threshold
-from .checks import CORRECTNESS, FORMAT, CheckResult, normalize_label, run_checks
+from .backends.base import Completion, redact
+from .cases import Case
+from .checks import CORRECTNESS, FORMAT, normalize_label, run_checks
 from .cost import Pricing, request_cost_usd
 
 PREFIX = "llm_"
+ANSWERED, ERROR, NOT_RUN, SKIPPED = "answered", "error", "not_run", "skipped"
+CLIP_CHARS = 2000  # longest text echoed in JUnit properties and reports; the JSON keeps the whole output
+DETAIL_CHARS = 500  # longest check detail or error message kept anywhere
+
+
+def clip(text: str, limit: int = CLIP_CHARS) -> str:
+    """``text``, or its first ``limit`` characters with a marker giving the full length."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... [truncated: {len(text):,} characters in all]"
 
 
 @dataclass
 class CaseRow:
-    """The result of one case on one backend, as written to the JSON results file."""
+    """The result of one case on one backend, as written to the JSON results file.
+
+    ``passed`` is None when the case has no correctness checks, ``format_ok`` None when it has no
+    format checks: such a case counts in neither rate.
+    """
 
     id: str
     file: str
     group: str
     category: str
     backend: str
+    nodeid: str = ""
+    status: str = ANSWERED
     input: str = ""
-    passed: bool = False
-    format_ok: bool = False
+    passed: bool | None = None
+    format_ok: bool | None = None
     must_pass: bool = False
     output: str = ""
+    output_chars: int = 0  # length of the whole output, which ``output`` may clip
     checks: list[dict[str, Any]] = field(default_factory=list)
     expected_label: str | None = None
     predicted_label: str | None = None
@@ -44,26 +62,32 @@ class CaseRow:
     tokens_estimated: bool = False
     cost_usd: float | None = None
     error: str | None = None
-    threshold_accuracy: float | None = None
-    threshold_format: float | None = None
-    gate: str = "point"
+
+    @property
+    def answered(self) -> bool:
+        """True when the backend gave an answer that was checked."""
+        return self.status == ANSWERED
 
     @property
     def missed(self) -> bool:
         """True when the backend answered and a correctness or format check failed."""
-        return self.error is None and not (self.passed and self.format_ok)
+        return self.answered and (self.passed is False or self.format_ok is False)
 
     @property
     def failed_checks(self) -> list[dict[str, Any]]:
         """The checks that did not hold."""
         return [c for c in self.checks if not c["passed"]]
 
+    @property
+    def where(self) -> str:
+        """'file::id' for messages."""
+        return f"{self.file}::{self.id}"
+
     def to_properties(self) -> list[tuple[str, Any]]:
-        """``(llm_<field>, value)`` pairs for ``item.user_properties``; lists become JSON text."""
-        return [
-            (PREFIX + key, json.dumps(value) if isinstance(value, list) else value)
-            for key, value in asdict(self).items()
-        ]
+        """``(llm_<field>, value)`` pairs for ``item.user_properties``, long texts clipped; lists become JSON text."""
+        data = asdict(self)
+        data["output"], data["input"] = clip(self.output), clip(self.input)
+        return [(PREFIX + key, json.dumps(value) if isinstance(value, list) else value) for key, value in data.items()]
 
     @classmethod
     def from_properties(cls, properties: Iterable[tuple[str, Any]]) -> CaseRow | None:
@@ -81,33 +105,48 @@ class CaseRow:
         """A JSON-ready dict."""
         return asdict(self)
 
-
-def score(row: CaseRow, case: Case, completion: Completion, pricing: Pricing) -> CaseRow:
-    """Fill ``row`` with the checks and measurements of ``completion`` for ``case``."""
-    results: list[CheckResult] = run_checks(completion.text, case.expect, case.format)
-    row.output = completion.text
-    row.checks = [r.to_dict() for r in results]
-    row.passed = all(r.passed for r in results if r.kind == CORRECTNESS)
-    row.format_ok = all(r.passed for r in results if r.kind == FORMAT)
-    if "label" in case.expect:
-        row.predicted_label = normalize_label(completion.text)
-    row.latency_ms = round(completion.latency_s * 1000, 3)
-    row.ttft_ms = round(completion.ttft_s * 1000, 3)
-    row.prompt_tokens = completion.prompt_tokens
-    row.completion_tokens = completion.completion_tokens
-    row.cached_prompt_tokens = completion.cached_prompt_tokens
-    row.tokens_estimated = completion.tokens_estimated
-    row.cost_usd = request_cost_usd(pricing, completion.prompt_tokens, completion.completion_tokens,
-                                    completion.latency_s, completion.cached_prompt_tokens)
-    return row
+    def miss_text(self) -> str:
+        """What a reader needs to see of a missed case: input, output and the failed checks."""
+        lines = [f"{self.where} [{self.backend}] ({self.category}) missed",
+                 f"  input:  {_one_line(self.input)}", f"  output: {_one_line(self.output)}"]
+        lines += [f"  failed {c['kind']} check {c['name']}: {c['detail']}" for c in self.failed_checks]
+        return "\n".join(lines)
 
 
-def new_row(case: Case, file: str, group: str, backend: str, threshold: Threshold | None) -> CaseRow:
-    """A row for ``case`` on ``backend`` before it runs."""
-    threshold = threshold or Threshold()
+def _one_line(text: str, limit: int = 300) -> str:
+    flat = repr(text)
+    return flat if len(flat) <= limit else f"{flat[: limit - 3]}... ({len(text):,} characters)"
+
+
+def score(row: CaseRow, case: Case, completion: Completion, pricing: Pricing, secrets: Sequence[str] = ()) -> CaseRow:
+    """``row`` filled with the checks and measurements of ``completion`` for ``case``; secrets redacted."""
+    text = redact(completion.text, secrets)
+    results = run_checks(text, case.expect, case.format)
+    correctness = [r.passed for r in results if r.kind == CORRECTNESS]
+    formats = [r.passed for r in results if r.kind == FORMAT]
+    return replace(
+        row, status=ANSWERED, output=text, output_chars=len(text),
+        checks=[{**r.to_dict(), "detail": clip(r.detail, DETAIL_CHARS)} for r in results],
+        passed=all(correctness) if correctness else None,
+        format_ok=all(formats) if formats else None,
+        predicted_label=clip(normalize_label(text), DETAIL_CHARS) if "label" in case.expect else None,
+        latency_ms=round(completion.latency_s * 1000, 3), ttft_ms=round(completion.ttft_s * 1000, 3),
+        prompt_tokens=completion.prompt_tokens, completion_tokens=completion.completion_tokens,
+        cached_prompt_tokens=completion.cached_prompt_tokens, tokens_estimated=completion.tokens_estimated,
+        cost_usd=request_cost_usd(pricing, completion.prompt_tokens, completion.completion_tokens,
+                                  completion.latency_s, completion.cached_prompt_tokens),
+    )
+
+
+def failed(row: CaseRow, message: str, secrets: Sequence[str] = ()) -> CaseRow:
+    """``row`` as an error: the backend (or the harness) gave no answer to check."""
+    return replace(row, status=ERROR, error=clip(redact(message, secrets), DETAIL_CHARS))
+
+
+def new_row(case: Case, file: str, group: str, backend: str, nodeid: str) -> CaseRow:
+    """A row for ``case`` on ``backend`` before it runs: not run until a report says otherwise."""
     return CaseRow(
-        id=case.id, file=file, group=group, category=case.category, backend=backend,
-        input=case.input_text, must_pass=case.must_pass,
+        id=case.id, file=file, group=group, category=case.category, backend=backend, nodeid=nodeid,
+        status=NOT_RUN, input=case.input_text, must_pass=case.must_pass,
         expected_label=normalize_label(case.expect["label"]) if "label" in case.expect else None,
-        threshold_accuracy=threshold.accuracy, threshold_format=threshold.format, gate=threshold.gate,
     )

@@ -1,15 +1,20 @@
-"""Per-process run state: suite configs found so far and the backends created, reused by every case."""
+"""Per-process run state: suite configs found so far, the gate terms of each group, and the
+backends created, reused by every case."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-from .analysis import BackendTerms, Economics
+from .analysis import BackendTerms, Terms
 from .backends import preflight
 from .backends.base import Backend, BackendError, Completion, Message
+from .backends.breaker import CircuitBreaker
+from .cases import load_case_file
 from .config import BackendSpec, SuiteConfig, find_config, load_config
 from .errors import SpecError
+from .gate import GateTerms
 from .results import CaseRow
 from .settings import RunSettings
 
@@ -22,6 +27,8 @@ class Runner:
         self._make_backend = make_backend
         self._configs: dict[Path, SuiteConfig] = {}
         self._backends: dict[tuple[Path, str], Backend | Exception] = {}
+        self._breakers: dict[tuple[Path, str], CircuitBreaker] = {}
+        self._gates: dict[str, GateTerms] = {}  # by group; filled at collection, or from the files on an xdist controller
 
     def suite_for(self, case_file: Path) -> SuiteConfig:
         """The config of ``case_file``: ``--llm-config`` or the nearest llmgate.yaml above it."""
@@ -32,6 +39,31 @@ class Runner:
             self._configs[path] = load_config(path)
         return self._configs[path]
 
+    def record_group(self, group: str, terms: GateTerms) -> None:
+        """Remember the gate terms of ``group`` (seen while collecting its cases)."""
+        self._gates[group] = terms
+
+    def group_terms(self, row: CaseRow) -> GateTerms:
+        """The gate terms of ``row``'s group: recorded at collection, else read from its files
+        (a group named after the case file is that file's own ``thresholds:``)."""
+        if row.group not in self._gates:
+            path = self.settings.rootdir / row.file
+            suite = self.suite_for(path)
+            file_thresholds = load_case_file(path).thresholds if row.group == row.file else None
+            self._gates[row.group] = GateTerms(suite.thresholds if file_thresholds is None else file_thresholds,
+                                               suite.max_error_rate)
+        return self._gates[row.group]
+
+    def check_backends(self, selected: Iterable[tuple[Path, str]]) -> None:
+        """Raise SpecError for the first (case file, backend name) whose backend is unknown or cannot start."""
+        for case_file, name in dict.fromkeys(selected):
+            preflight(self.suite_for(case_file).backend(name))
+
+    @staticmethod
+    def secrets(suite: SuiteConfig) -> tuple[str, ...]:
+        """The API keys of ``suite``'s backends, to be redacted from everything written."""
+        return tuple(key for spec in suite.backends.values() if spec.api_key_env and (key := os.environ.get(spec.api_key_env)))
+
     def backend(self, spec: BackendSpec) -> Backend:
         """The backend for ``spec``, created on first use; a failure to start is raised again for every case."""
         key = (spec.config_path, spec.name)
@@ -41,6 +73,8 @@ class Runner:
                 backend = self._make_backend(spec)
                 if backend is None:
                     raise SpecError(spec.config_path, spec.line, f"backend {spec.name!r}: no plugin provides provider {spec.provider!r}; built-in providers: openai, llama_cpp, fake")
+                if not isinstance(backend, Backend):
+                    raise SpecError(spec.config_path, spec.line, f"backend {spec.name!r}: the plugin made a {type(backend).__name__}, which does not implement the Backend protocol (name, complete(messages), close())")
                 self._backends[key] = backend
             except (SpecError, BackendError) as exc:
                 self._backends[key] = exc
@@ -50,25 +84,33 @@ class Runner:
         return found
 
     def complete(self, spec: BackendSpec, messages: Sequence[Message]) -> Completion:
-        """Ask ``spec``'s backend to answer ``messages``."""
-        return self.backend(spec).complete(messages)
+        """Ask ``spec``'s backend to answer ``messages``; once it looks down (a few connection
+        failures in a row), its remaining cases fail at once instead of each waiting out its retries."""
+        backend = self.backend(spec)
+        key = (spec.config_path, spec.name)
+        breaker = self._breakers.setdefault(key, CircuitBreaker(spec.name))
+        return breaker.call(lambda: backend.complete(messages))
 
-    def economics(self, rows: Iterable[CaseRow]) -> Economics:
-        """The approach and pricing of each backend in ``rows``, from the config of its case files;
-        volume, horizon and decision policy from the config of the first case file (by path),
-        with ``--llm-volume`` winning over its ``volume:``."""
-        terms: dict[str, BackendTerms] = {}
+    def terms(self, rows: Iterable[CaseRow]) -> Terms:
+        """The gate terms of every group in ``rows``, the approach and pricing of each backend, and
+        volume, horizon and decision policy from the config of the first case file (by path), with
+        ``--llm-volume`` winning over its ``volume:``."""
+        gates: dict[str, GateTerms] = {}
+        backends: dict[str, BackendTerms] = {}
         first: SuiteConfig | None = None
         for row in sorted(rows, key=lambda r: r.file):
+            if not row.category:
+                continue  # a case known only by its node id (never run under xdist): no terms to find
             suite = self.suite_for(self.settings.rootdir / row.file)
             first = first or suite
-            if row.backend not in terms:
-                spec = suite.backend(row.backend)
-                terms[row.backend] = BackendTerms(spec.approach, spec.pricing)
+            gates.setdefault(row.group, self.group_terms(row))
+            spec = suite.backends.get(row.backend)
+            if spec is not None and row.backend not in backends:
+                backends[row.backend] = BackendTerms(spec.approach, spec.pricing)
+        volume = self.settings.volume_per_day
         if first is None:
-            return Economics(volume_per_day=self.settings.volume_per_day)
-        volume = first.volume_per_day if self.settings.volume_per_day is None else self.settings.volume_per_day
-        return Economics(terms, volume, first.horizon_months, first.decision)
+            return Terms(gates, backends, volume_per_day=volume)
+        return Terms(gates, backends, first.volume_per_day if volume is None else volume, first.horizon_months, first.decision)
 
     def close(self) -> None:
         """Close every backend created."""

@@ -20,7 +20,7 @@ def test_paired_counts_wins_and_losses_on_shared_cases() -> None:
         row("p", "b", False), row("f", "b", True),
         row("p", "c", False), row("f", "c", True),
         row("p", "d", True), row("f", "d", False),
-        row("p", "e", True), row("f", "e", True, error="timeout"),  # not answered by f: left out
+        row("p", "e", True), row("f", "e", True, status="error", error="timeout"),  # not answered by f: left out
         row("p", "only-p", True),
     ]
     result = paired(rows, baseline="p", challenger="f")

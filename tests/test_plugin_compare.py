@@ -24,9 +24,9 @@ def test_compact_summary_compares_and_recommends(compare_suite: pytest.Pytester)
         "tuned vs prompt*$0.80*$5.00*6.25*10,417/day",
         "recommendation: KEEP PROMPTING (tuned vs prompt): keep the prompted backend",
         "  1. volume: 20,000 requests/day >= 1,000/day",
-        "  2. quality: no quality gain that counts (not significant): tuned 1.00 vs 0.67 on 3 cases*McNemar p=1)",
+        "  2. quality: same quality: no quality gain that counts (not significant)*rules out a drop of 50 points: tuned 1.00 vs 0.67 on 3 cases*McNemar p=1)",
         "  3. cost: tuned saves $0.80/month: a one-time cost of $5.00 breaks even in 6.25 months (beyond 6)",
-        "llmgate: all gates passed",
+        "llmgate: all gates passed (*)",
     ])
     result.stdout.no_fnmatch_line("classification, *")  # per-label detail only with -v
     assert result.ret == pytest.ExitCode.OK  # advice never changes the exit status
@@ -51,7 +51,7 @@ def test_verbose_summary_has_categories_cases_and_confusion(compare_suite: pytes
 
 def test_one_backend_summary_stays_compact(compare_suite: pytest.Pytester) -> None:
     result = compare_suite.runpytest("--llm-backend=prompt")
-    result.stdout.fnmatch_lines(["prompt*common*3*0.67*PASS", "llmgate: all gates passed"])
+    result.stdout.fnmatch_lines(["prompt*common*3*0.67*PASS", "llmgate: all gates passed (*)"])
     for absent in ("paired comparison*", "recommendation:*", "warning:*", "cost at*"):
         result.stdout.no_fnmatch_line(absent)
 
@@ -81,7 +81,7 @@ def test_fine_tune_when_it_pays_back(compare_suite: pytest.Pytester) -> None:
     assert data["recommendation"]["verdict"] == "fine-tune"
     result.stdout.fnmatch_lines([
         "recommendation: FINE-TUNE (tuned vs prompt): the fine-tuned backend is worth it",
-        "  2. quality: no quality gain that counts (not significant): tuned 1.00 vs 0.67 on 3 cases*",
+        "  2. quality: same quality*: tuned 1.00 vs 0.67 on 3 cases*",
         f"  3. cost: tuned saves ${saving:,.2f}/month: a one-time cost of $5.00 breaks even in {months:.2f} months (within 6)",
     ])
 
@@ -116,7 +116,7 @@ def test_markdown_report(compare_suite: pytest.Pytester) -> None:
     result = compare_suite.runpytest(*BOTH, "--llm-report-md=out/report.md")
     result.stdout.fnmatch_lines(["llmgate: Markdown report written to *report.md"])
     text = (compare_suite.path / "out" / "report.md").read_text()
-    assert text.startswith("## llmgate report\n\n**Gates:** passed\n\n**Recommendation: keep prompting** (tuned vs prompt)")
+    assert text.startswith("## llmgate report\n\n**Gates:** passed (6 answered, 0 errored, 0 not run)\n\n**Recommendation: keep prompting** (tuned vs prompt)")
     assert "| category | backend | cases | accuracy | 95% CI |" in text
     assert "|:---|---:|" in text
     assert "| tuned vs prompt | all | 3 | 1.00 | 0.67 | +33.3 | 1 | 0 | 1 |" in text

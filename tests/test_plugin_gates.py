@@ -19,14 +19,14 @@ def test_misses_within_the_gate_pass_the_run(fake_suite: pytest.Pytester) -> Non
         "*failed correctness check label: expected label 'feature_request', got 'billing'",
         "*llmgate summary*",
         "fake*common*3*0*0.67*0.50*1.00*1.00*PASS",
-        "llmgate: all gates passed",
+        "llmgate: all gates passed (*)",
     ])
     assert result.ret == pytest.ExitCode.OK
 
 
 def test_gate_failure_exits_1_and_names_the_gate(fake_suite: pytest.Pytester) -> None:
     result = fake_suite.runpytest("--llm-backend=other")
-    result.stdout.fnmatch_lines(["llmgate: GATE FAILED: other: . common accuracy 0.33 < 0.50"])
+    result.stdout.fnmatch_lines(["llmgate: GATE FAILED: other: . common accuracy 0.33 < 0.50 (*)"])
     assert result.ret == pytest.ExitCode.TESTS_FAILED
 
 
@@ -35,7 +35,7 @@ def test_lower_bound_gate(fake_suite: pytest.Pytester) -> None:
     config.write_text(config.read_text().replace("common: {accuracy: 0.5, format: 1.0}", "common: {accuracy: 0.5, gate: lower_bound}"))
     result = fake_suite.runpytest()
     # 2 of 3 is above 0.5, but the Wilson lower bound (0.21) is not.
-    result.stdout.fnmatch_lines(["llmgate: GATE FAILED: fake: . common accuracy lower bound 0.21 < 0.50"])
+    result.stdout.fnmatch_lines(["llmgate: GATE FAILED: fake: . common accuracy lower bound 0.21 < 0.50 (*)"])
     assert result.ret == pytest.ExitCode.TESTS_FAILED
 
 
@@ -61,7 +61,7 @@ cases:
 """)
     result = fake_suite.runpytest()
     result.stdout.fnmatch_lines([
-        "llmgate: GATE FAILED: fake: . adversarial accuracy 0.00 < 1.00",
+        "llmgate: GATE FAILED: fake: . adversarial accuracy 0.00 < 1.00 (*)",
         "  and fake: must-pass case adversarial.llm.yaml::injection missed",
     ])
     assert result.ret == pytest.ExitCode.TESTS_FAILED
@@ -75,13 +75,13 @@ def test_backend_outage_is_an_error_not_a_miss(fake_suite: pytest.Pytester) -> N
     assert result.ret == pytest.ExitCode.TESTS_FAILED  # an error always fails the run
     rows = {r["id"]: r for r in json.loads((fake_suite.path / "out.json").read_text())["cases"]}
     assert rows["outage"]["error"] == "backend 'fake': simulated outage"
-    assert rows["outage"]["passed"] is False
+    assert rows["outage"]["status"] == "error" and rows["outage"]["passed"] is None
 
 
 def test_other_failing_tests_keep_the_run_failed(fake_suite: pytest.Pytester) -> None:
     fake_suite.makepyfile(test_plain="def test_broken():\n    assert False\n")
     result = fake_suite.runpytest()
-    result.stdout.fnmatch_lines(["llmgate: all gates passed"])
+    result.stdout.fnmatch_lines(["llmgate: all gates passed (*)"])
     assert result.ret == pytest.ExitCode.TESTS_FAILED
 
 
@@ -127,7 +127,7 @@ def test_xdist_gives_the_same_summary(fake_suite: pytest.Pytester) -> None:
     assert parallel.ret == serial.ret == pytest.ExitCode.OK
     summary = lambda name: json.loads((fake_suite.path / name).read_text())["summary"]  # noqa: E731
     assert summary("parallel.json") == summary("serial.json")
-    parallel.stdout.fnmatch_lines(["fake*common*3*0*0.67*PASS", "llmgate: all gates passed"])
+    parallel.stdout.fnmatch_lines(["fake*common*3*0*0.67*PASS", "llmgate: all gates passed (*)"])
 
 
 def test_last_failed_reruns_the_misses(fake_suite: pytest.Pytester) -> None:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
-from ..config import BackendSpec
 from ..errors import SpecError
 from .base import Backend, BackendError, Completion
+
+if TYPE_CHECKING:  # the config imports the decision maths, which import the rows, which import this
+    from ..config import BackendSpec
 
 BUILTIN_PROVIDERS = ("openai", "llama_cpp", "fake")
 

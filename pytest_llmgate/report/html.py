@@ -11,11 +11,10 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.offline import get_plotlyjs
 
-from .analysis import Analysis
-from .compare import answered
-from .decide import VERDICT_NOTES
-from .report import report_sections
-from .session import GateSession
+from ..analysis import Analysis
+from ..compare import answered
+from ..decide import VERDICT_NOTES
+from .tables import report_sections, verdict_word
 
 CHART_HEIGHT = "440px"
 STYLE = """
@@ -72,9 +71,9 @@ def cost_chart(analysis: Analysis) -> go.Figure:
     return figure
 
 
-def latency_chart(session: GateSession) -> go.Figure:
+def latency_chart(analysis: Analysis) -> go.Figure:
     """Latency and time to first token of every answered case, one box per backend and measure."""
-    rows = answered(session.sorted_rows())
+    rows = answered(analysis.rows)
     figure = go.Figure()
     for index, backend in enumerate(sorted({r.backend for r in rows})):
         mine = [r for r in rows if r.backend == backend]
@@ -96,22 +95,22 @@ def _chart(figure: go.Figure, div_id: str) -> str:
     return figure.to_html(full_html=False, include_plotlyjs=False, div_id=div_id, default_height=CHART_HEIGHT)
 
 
-def html_report(session: GateSession, analysis: Analysis) -> str:
-    """The whole page: recommendation, charts and tables, with plotly.js inlined."""
-    rec = analysis.recommendation
-    failures = session.gate_failures()
+def html_report(analysis: Analysis) -> str:
+    """The whole page: verdict, recommendation, charts and tables, with plotly.js inlined."""
+    rec, verdict = analysis.recommendation, analysis.verdict
     pair = f" ({rec.fine_tuned} vs {rec.prompted})" if rec.fine_tuned else ""
     parts = [
         f"<p class='verdict'>Recommendation: {html.escape(rec.verdict + pair)}</p>",
         f"<p>{html.escape(VERDICT_NOTES[rec.verdict])}</p>",
         "<ol>" + "".join(f"<li><b>{html.escape(r.step)}</b>: {html.escape(r.text)}</li>" for r in rec.reasons) + "</ol>",
-        f"<p>Gates: {'passed' if not failures else 'FAILED'}</p>",
-        "".join(f"<p class='warning'>{html.escape(text)}</p>" for text in failures + session.threshold_warnings()),
+        f"<p class='verdict'>Gates: {html.escape(verdict_word(verdict))}</p>",
+        "".join(f"<p class='warning'>{html.escape(text)}</p>"
+                for text in (*verdict.gaps, *verdict.failures, *analysis.warnings, *analysis.notes)),
         _chart(accuracy_chart(analysis), "llmgate-accuracy"),
         _chart(cost_chart(analysis), "llmgate-cost"),
-        _chart(latency_chart(session), "llmgate-latency"),
+        _chart(latency_chart(analysis), "llmgate-latency"),
     ]
-    parts += [f"<h2>{html.escape(title)}</h2>{_table(*data)}" for title, data in report_sections(session, analysis) if data[1]]
+    parts += [f"<h2>{html.escape(title)}</h2>{_table(*data)}" for title, data in report_sections(analysis) if data[1]]
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>llmgate report</title>"

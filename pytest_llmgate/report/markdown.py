@@ -1,0 +1,31 @@
+"""The Markdown report: GitHub-flavoured, fit for a PR comment or $GITHUB_STEP_SUMMARY."""
+
+from __future__ import annotations
+
+from ..analysis import Analysis
+from ..decide import VERDICT_NOTES
+from .tables import confusion_table, label_table, markdown_table, report_sections, verdict_word, won_lost_lines
+
+
+def markdown_report(analysis: Analysis) -> str:
+    """The whole report as Markdown: verdict and its reasons, recommendation, tables, details."""
+    verdict, rec = analysis.verdict, analysis.recommendation
+    lines = ["## llmgate report", "", f"**Gates:** {verdict_word(verdict)}"]
+    lines += [f"- {gap}" for gap in verdict.gaps] + [f"- {failure}" for failure in verdict.failures]
+    lines += ["", f"**Recommendation: {rec.verdict}**" + (f" ({rec.fine_tuned} vs {rec.prompted})" if rec.fine_tuned else "")
+              + f": {VERDICT_NOTES[rec.verdict]}", ""]
+    lines += [f"{i}. **{r.step}**: {r.text}" for i, r in enumerate(rec.reasons, 1)]
+    if analysis.warnings or analysis.notes:
+        lines += ["", "### Warnings", ""] + [f"- {w}" for w in (*analysis.warnings, *analysis.notes)]
+    for title, (headers, rows) in report_sections(analysis):
+        if rows:
+            lines += ["", f"### {title}", ""] + markdown_table(headers, rows)
+    won_lost = won_lost_lines(analysis.paired)
+    if won_lost:
+        lines += ["", "<details><summary>Cases won and lost</summary>", ""] + [f"- {line}" for line in won_lost]
+        lines += ["", "</details>"]
+    for result in analysis.classification:
+        lines += ["", f"<details><summary>Classification: {result.backend}</summary>", ""]
+        lines += markdown_table(*label_table(result)) + [""] + markdown_table(*confusion_table(result))
+        lines += ["", "</details>"]
+    return "\n".join(lines) + "\n"

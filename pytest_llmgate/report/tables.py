@@ -1,0 +1,193 @@
+"""The report's tables and texts, built from the Analysis alone and shared by every renderer.
+
+Tables are built once as (headers, rows) and rendered as text or Markdown, so both show the
+same numbers; every number also sits in the JSON results (``Analysis.to_dict``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..analysis import Analysis, BackendSummary, PairCost
+from ..compare import CategoryStats, Classification, PairedComparison
+from ..decide import VERDICT_NOTES, Recommendation
+from ..gate import FAILED, INCOMPLETE, PASSED, UNGATED, GroupGate, Verdict
+
+
+def _rate(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
+
+
+def _usd(value: float | None) -> str:
+    return "-" if value is None else f"${value:.6f}"
+
+
+Table = tuple[list[str], list[list[str]]]  # headers and rows, rendered as text or Markdown
+GATE_WORDS = {PASSED: "PASS", FAILED: "FAIL", INCOMPLETE: "INCOMPLETE", UNGATED: "-"}
+
+
+def _money(value: float | None) -> str:
+    return "-" if value is None else f"${value:,.2f}"
+
+
+def _points(value: float) -> str:
+    return f"{value:+.1f}"
+
+
+def _months(value: float | None) -> str:
+    return "never" if value is None else f"{value:.2f}"
+
+
+def _per_day(value: float | None) -> str:
+    return "never" if value is None else f"{value:,.0f}/day"
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """Left-aligned first column, right-aligned others, columns sized to fit."""
+    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows)]
+    def line(cells: Sequence[str]) -> str:
+        first, *rest = cells
+        return "  ".join([str(first).ljust(widths[0])] + [str(c).rjust(w) for c, w in zip(rest, widths[1:])]).rstrip()
+    return [line(headers)] + [line(row) for row in rows]
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """A GitHub-flavoured Markdown table: first column left-aligned, the others right-aligned."""
+    def line(cells: Sequence[str]) -> str:
+        return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
+    return [line(headers), "|" + "|".join([":---"] + ["---:"] * (len(headers) - 1)) + "|"] + [line(r) for r in rows]
+
+
+def category_table(gates: Sequence[GroupGate]) -> Table:
+    """Per backend, group and category: cases, accuracy with its interval, format rate, thresholds, gate."""
+    rows = []
+    for g in gates:
+        s, t = g.stats, g.threshold
+        minimum = "-" if t is None else _rate(t.accuracy) + (" (lb)" if t.gate == "lower_bound" and t.accuracy is not None else "")
+        rows.append([s.backend, g.group, s.category, str(s.selected), str(s.errors), str(s.not_run), _rate(s.accuracy),
+                     f"{_rate(s.accuracy_low)}-{_rate(s.accuracy_high)}", minimum, _rate(s.format_rate),
+                     "-" if t is None else _rate(t.format), GATE_WORDS[g.status]])
+    return (["backend", "group", "category", "cases", "errors", "not run", "accuracy", "95% CI", "min",
+             "format", "min", "gate"], rows)
+
+
+def backend_table(summaries: Sequence[BackendSummary]) -> Table:
+    """Per backend: cost, latency and TTFT percentiles, mean tokens per case."""
+    rows = []
+    for b in summaries:
+        s = b.stats
+        tokens = f"{_ms(s.mean_prompt_tokens)}/{_ms(s.mean_completion_tokens)}" + ("~" if b.tokens_estimated else "")
+        cost = _usd(b.total_cost_usd) + ("*" if b.per_hour_priced else "")
+        rows.append([b.backend, str(s.n), cost, _usd(s.mean_cost_usd),
+                     _ms(s.latency_p50_ms), _ms(s.latency_p95_ms), _ms(s.ttft_p50_ms), _ms(s.ttft_p95_ms),
+                     tokens])
+    return (["backend", "cases", "cost", "cost/case", "p50 ms", "p95 ms", "ttft p50", "ttft p95",
+             "tokens/case in/out"], rows)
+
+
+def side_by_side_table(stats: Sequence[CategoryStats]) -> Table:
+    """Per category (then all), each backend's quality, tokens, latency and cost per 1,000 requests."""
+    rows = [[s.category, s.backend, str(s.n), _rate(s.accuracy), f"{_rate(s.accuracy_low)}-{_rate(s.accuracy_high)}",
+             _rate(s.format_rate), _ms(s.mean_prompt_tokens), _ms(s.mean_completion_tokens),
+             _ms(s.latency_p50_ms), _ms(s.latency_p95_ms), _ms(s.ttft_p50_ms), _ms(s.ttft_p95_ms),
+             "-" if s.cost_per_1k_usd is None else f"${s.cost_per_1k_usd:.4f}"]
+            for s in stats]
+    return (["category", "backend", "cases", "accuracy", "95% CI", "format", "tok in", "tok out",
+             "p50 ms", "p95 ms", "ttft p50", "ttft p95", "$/1k req"], rows)
+
+
+def paired_table(comparisons: Sequence[PairedComparison]) -> Table:
+    """Challenger against baseline on shared cases: accuracies, gain, wins, losses, McNemar p."""
+    rows = [[f"{c.challenger} vs {c.baseline}", c.category, str(c.n), _rate(c.challenger_accuracy),
+             _rate(c.baseline_accuracy), _points(c.gain_points), str(len(c.won)), str(len(c.lost)), f"{c.p_value:.3g}"]
+            for c in comparisons]
+    return (["pair", "category", "cases", "acc", "baseline acc", "points", "won", "lost", "McNemar p"], rows)
+
+
+def cost_table(analysis: Analysis) -> Table:
+    """Per backend: $ per request and per correct answer, fixed costs, and cost at the volume."""
+    horizon = f"{analysis.horizon_months:g}-month total"
+    rows = [[c.backend, c.approach, _rate(c.accuracy), _usd(c.per_request_usd), _usd(c.per_correct_usd),
+             _money(c.per_month_usd), _money(c.one_time_usd), _money(c.monthly_usd), _money(c.horizon_usd)]
+            for c in analysis.costs]
+    return (["backend", "approach", "accuracy", "$/request", "$/correct", "fixed/month", "one-time",
+             "$/month", horizon], rows)
+
+
+def pair_cost_table(pairs: Sequence[PairCost]) -> Table:
+    """Per fine-tuned and prompted pair: monthly saving, months to breakeven, equal-cost volume."""
+    rows = [[f"{p.fine_tuned} vs {p.prompted}", _money(p.breakeven.monthly_saving_usd),
+             _money(p.breakeven.extra_one_time_usd), _months(p.breakeven.months),
+             _per_day(p.breakeven.equal_cost_daily_volume)]
+            for p in pairs]
+    return (["fine-tuned vs prompted", "saving/month", "extra one-time", "breakeven months", "equal cost at"], rows)
+
+
+def label_table(result: Classification) -> Table:
+    """Per expected label: cases, precision, recall, F1."""
+    rows = [[s.label, str(s.support), _rate(s.precision), _rate(s.recall), _rate(s.f1)] for s in result.scores]
+    return (["label", "cases", "precision", "recall", "F1"], rows)
+
+
+def confusion_table(result: Classification) -> Table:
+    """Expected label per row, predicted label per column."""
+    rows = [[label, *map(str, counts)] for label, counts in zip(result.labels, result.matrix)]
+    return (["expected \\ predicted", *result.labels], rows)
+
+
+def volume_text(analysis: Analysis) -> str:
+    """'at 90,000 requests/day over 12 months' or a hint to give a volume."""
+    if analysis.volume_per_day is None:
+        return "no volume given (--llm-volume=N/day or 'volume:' in llmgate.yaml)"
+    return f"at {analysis.volume_per_day:,.0f} requests/day over {analysis.horizon_months:g} months"
+
+
+def recommendation_lines(recommendation: Recommendation) -> list[str]:
+    """The verdict, then each reason of the chain, numbered."""
+    pair = f" ({recommendation.fine_tuned} vs {recommendation.prompted})" if recommendation.fine_tuned else ""
+    head = f"recommendation: {recommendation.verdict.upper()}{pair}: {VERDICT_NOTES[recommendation.verdict]}"
+    return [head] + [f"  {i}. {r.step}: {r.text}" for i, r in enumerate(recommendation.reasons, 1)]
+
+
+def won_lost_lines(comparisons: Sequence[PairedComparison]) -> list[str]:
+    """The ids each challenger won and lost, one line each."""
+    lines = []
+    for c in comparisons:
+        for word, ids in (("won", c.won), ("lost", c.lost)):
+            if ids:
+                lines.append(f"{c.challenger} vs {c.baseline} ({c.category}) {word}: {', '.join(ids)}")
+    return lines
+
+
+def report_sections(analysis: Analysis) -> list[tuple[str, Table]]:
+    """The titled tables of the Markdown and HTML reports, in reading order."""
+    return [
+        ("Side by side", side_by_side_table(analysis.side_by_side)),
+        ("Paired comparison on the same cases", paired_table(analysis.paired)),
+        (f"Cost {volume_text(analysis)}", cost_table(analysis)),
+        ("Breakeven", pair_cost_table(analysis.pair_costs)),
+        ("Gates", category_table(analysis.gates)),
+        ("Latency and tokens", backend_table(analysis.backends)),
+    ]
+
+
+def verdict_word(verdict: Verdict) -> str:
+    """'passed', 'FAILED' or 'INCOMPLETE', with the case counts behind it."""
+    word = {PASSED: "passed", FAILED: "FAILED", INCOMPLETE: "INCOMPLETE"}[verdict.status]
+    return f"{word} ({verdict.counts})"
+
+
+def verdict_lines(verdict: Verdict) -> list[str]:
+    """The verdict as the terminal prints it: one headline, then one line per other reason."""
+    if verdict.status == PASSED:
+        return [f"llmgate: all gates passed ({verdict.counts})"]
+    if verdict.status == FAILED:
+        first, *others = verdict.failures
+        return [f"llmgate: GATE FAILED: {first}"] + [f"  and {reason}" for reason in others]
+    first, *others = verdict.gaps
+    return ([f"llmgate: INCOMPLETE ({verdict.counts}): {first}"] + [f"  and {gap}" for gap in others]
+            + [f"  and already failing: {reason}" for reason in verdict.failures])

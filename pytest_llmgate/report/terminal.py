@@ -1,0 +1,34 @@
+"""The terminal summary: compact with one backend, the comparison and advice with several."""
+
+from __future__ import annotations
+
+from ..analysis import Analysis
+from .tables import (backend_table, category_table, confusion_table, cost_table, label_table, pair_cost_table,
+                     paired_table, recommendation_lines, side_by_side_table, table, volume_text, won_lost_lines)
+
+
+def summary_lines(analysis: Analysis, verbose: bool = False) -> list[str]:
+    """The summary printed before the verdict lines. With one backend: gates, cost and latency;
+    with several: also the paired comparison, the cost projection and the recommendation;
+    ``verbose`` adds per-category, per-case and classification detail."""
+    comparing = analysis.comparing
+    lines = table(*category_table(analysis.gates)) + [""] + table(*backend_table(analysis.backends))
+    lines += list(analysis.notes)
+    if comparing or verbose:
+        lines += [f"warning: {w}" for w in analysis.warnings]
+        lines += ["", "side by side:"] + table(*side_by_side_table(analysis.side_by_side))
+    if verbose:
+        for result in analysis.classification:
+            lines += ["", f"classification, {result.backend}:"] + table(*label_table(result))
+            lines += [""] + table(*confusion_table(result))
+    if comparing:
+        lines += ["", "paired comparison on the same cases:"] + table(*paired_table(analysis.paired))
+        if verbose:
+            lines += won_lost_lines(analysis.paired)
+    if comparing or verbose:
+        lines += ["", f"cost {volume_text(analysis)}:"] + table(*cost_table(analysis))
+        if analysis.pair_costs:
+            lines += [""] + table(*pair_cost_table(analysis.pair_costs))
+    if comparing:
+        lines += [""] + recommendation_lines(analysis.recommendation)
+    return lines + [""]
