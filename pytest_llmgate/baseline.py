@@ -26,7 +26,8 @@ from typing import Any
 from .cases import CATEGORIES
 from .compare import ALL
 from .errors import SpecError
-from .results import SKIPPED, CaseRow, clip
+from .checks import clip
+from .results import SKIPPED, CaseRow
 from .stats import mcnemar_exact, proportion
 
 REGRESSED, FIXED, NEW, REMOVED, UNMATCHED = "regressed", "fixed", "new", "removed", "unmatched"

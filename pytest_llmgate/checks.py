@@ -61,10 +61,10 @@ def normalize_label(text: str) -> str:
 
 
 def clip(text: str, limit: int = DETAIL_VALUE_CHARS) -> str:
-    """``text`` cut to ``limit`` characters, saying how much was left out."""
+    """``text``, or its first ``limit`` characters with a marker giving the full length."""
     if len(text) <= limit:
         return text
-    return f"{text[:limit]}... ({len(text) - limit} more characters)"
+    return f"{text[:limit]}... [truncated: {len(text):,} characters in all]"
 
 
 def parse_json_loosely(text: str) -> Any:

@@ -38,7 +38,7 @@ class CaseFile(pytest.File):
 
     def collect(self) -> Iterator[CaseItem]:
         runner = self.config.stash[RUNNER_KEY]
-        spec = load_case_file(self.path)
+        spec = load_case_file(self.path, runner.checks)
         suite = runner.suite_for(self.path)
         root = runner.settings.rootdir
         if spec.thresholds is not None:
@@ -105,7 +105,8 @@ class CaseItem(pytest.Item):
     def runtest(self) -> None:
         assert self.completion is not None
         runner = self.config.stash[RUNNER_KEY]
-        self.publish(score(self.row, self.case, self.completion, self.backend_spec.pricing, runner.secrets(self.suite)))
+        self.publish(score(self.row, self.case, self.completion, self.backend_spec.pricing, runner.secrets(self.suite),
+                           runner.checks))
         if self.row.missed:
             raise CaseMiss(self.row)
 

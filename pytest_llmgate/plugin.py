@@ -52,6 +52,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{mark}: llmgate cases of the {mark} category")
     runner = Runner(RunSettings.from_pytest(config), lambda spec: config.hook.pytest_llmgate_make_backend(spec=spec))
     config.stash[RUNNER_KEY] = runner
+    config.hook.pytest_llmgate_register_checks(registry=runner.checks)
     if not hasattr(config, "workerinput"):  # results are gathered on the controller only
         config.stash[GATE_KEY] = GateReporter(config, runner)
         config.pluginmanager.register(config.stash[GATE_KEY], "llmgate-gate")

@@ -14,20 +14,13 @@ from typing import Any
 
 from .backends.base import Completion, redact
 from .cases import Case
-from .checks import CORRECTNESS, FORMAT, normalize_label, run_checks
+from .checks import CORRECTNESS, DEFAULT_CHECKS, FORMAT, CheckRegistry, clip, normalize_label
 from .cost import Pricing, request_cost_usd
 
 PREFIX = "llm_"
 ANSWERED, ERROR, NOT_RUN, SKIPPED = "answered", "error", "not_run", "skipped"
 CLIP_CHARS = 2000  # longest text echoed in JUnit properties and reports; the JSON keeps the whole output
 DETAIL_CHARS = 500  # longest check detail or error message kept anywhere
-
-
-def clip(text: str, limit: int = CLIP_CHARS) -> str:
-    """``text``, or its first ``limit`` characters with a marker giving the full length."""
-    if len(text) <= limit:
-        return text
-    return f"{text[:limit]}... [truncated: {len(text):,} characters in all]"
 
 
 @dataclass
@@ -86,7 +79,7 @@ class CaseRow:
     def to_properties(self) -> list[tuple[str, Any]]:
         """``(llm_<field>, value)`` pairs for ``item.user_properties``, long texts clipped; lists become JSON text."""
         data = asdict(self)
-        data["output"], data["input"] = clip(self.output), clip(self.input)
+        data["output"], data["input"] = clip(self.output, CLIP_CHARS), clip(self.input, CLIP_CHARS)
         return [(PREFIX + key, json.dumps(value) if isinstance(value, list) else value) for key, value in data.items()]
 
     @classmethod
@@ -118,10 +111,11 @@ def _one_line(text: str, limit: int = 300) -> str:
     return flat if len(flat) <= limit else f"{flat[: limit - 3]}... ({len(text):,} characters)"
 
 
-def score(row: CaseRow, case: Case, completion: Completion, pricing: Pricing, secrets: Sequence[str] = ()) -> CaseRow:
-    """``row`` filled with the checks and measurements of ``completion`` for ``case``; secrets redacted."""
+def score(row: CaseRow, case: Case, completion: Completion, pricing: Pricing, secrets: Sequence[str] = (),
+          checks: CheckRegistry = DEFAULT_CHECKS) -> CaseRow:
+    """``row`` filled with the ``checks`` and measurements of ``completion`` for ``case``; secrets redacted."""
     text = redact(completion.text, secrets)
-    results = run_checks(text, case.expect, case.format)
+    results = checks.run(text, case.expect, case.format)
     correctness = [r.passed for r in results if r.kind == CORRECTNESS]
     formats = [r.passed for r in results if r.kind == FORMAT]
     return replace(

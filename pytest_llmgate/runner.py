@@ -12,6 +12,7 @@ from .backends import preflight
 from .backends.base import Backend, BackendError, Completion, Message
 from .backends.breaker import CircuitBreaker
 from .cases import load_case_file
+from .checks import CheckRegistry
 from .config import BackendSpec, SuiteConfig, find_config, load_config
 from .errors import SpecError
 from .gate import GateTerms
@@ -25,6 +26,7 @@ class Runner:
     def __init__(self, settings: RunSettings, make_backend: Callable[[BackendSpec], Backend | None]):
         self.settings = settings
         self._make_backend = make_backend
+        self.checks = CheckRegistry()  # built-ins plus what plugins register (pytest_llmgate_register_checks)
         self._configs: dict[Path, SuiteConfig] = {}
         self._backends: dict[tuple[Path, str], Backend | Exception] = {}
         self._breakers: dict[tuple[Path, str], CircuitBreaker] = {}
@@ -49,7 +51,7 @@ class Runner:
         if row.group not in self._gates:
             path = self.settings.rootdir / row.file
             suite = self.suite_for(path)
-            file_thresholds = load_case_file(path).thresholds if row.group == row.file else None
+            file_thresholds = load_case_file(path, self.checks).thresholds if row.group == row.file else None
             self._gates[row.group] = GateTerms(suite.thresholds if file_thresholds is None else file_thresholds,
                                                suite.max_error_rate)
         return self._gates[row.group]

@@ -115,7 +115,7 @@ def test_fields_detail_clips_huge_values() -> None:
     result = _one(output, expect={"fields": {"summary": "short", "code": "z" * 10_000}})
     assert not result.passed
     assert len(result.detail) < 1_000
-    assert "... (999802 more characters)" in result.detail  # the repr has 2 quotes
+    assert "... [truncated: 1,000,002 characters in all]" in result.detail  # the repr has 2 quotes
 
 
 def _starts_with(output: str, prefix: str) -> tuple[bool, str, None]:
