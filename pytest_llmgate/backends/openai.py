@@ -183,14 +183,15 @@ class OpenAIBackend:
             return _Failure("reset", "connection closed before the response was complete", True)
         if any(isinstance(link, ConnectionError) or _named(link, "NetworkError") for link in chain):
             return _Failure("reset", CAUSE_PHRASES["reset"], True)
+        # A garbled or cut answer is usually a proxy or server glitch: worth another attempt.
         if isinstance(exc, MalformedResponse):
-            return _Failure("malformed", f"malformed response: {exc}", False)
+            return _Failure("malformed", f"malformed response: {exc}",True)
         if isinstance(exc, UnicodeDecodeError):
-            return _Failure("malformed", "malformed response: bytes that are not UTF-8", False)
+            return _Failure("malformed", "malformed response: bytes that are not UTF-8",True)
         if isinstance(exc, json.JSONDecodeError):
-            return _Failure("malformed", f"malformed response: invalid JSON: {exc.msg} (char {exc.pos})", False)
+            return _Failure("malformed", f"malformed response: invalid JSON: {exc.msg} (char {exc.pos})",True)
         if isinstance(exc, self._openai.APIResponseValidationError) or _named(exc, "ValidationError"):
-            return _Failure("malformed", "malformed response: unexpected JSON shape", False)
+            return _Failure("malformed", "malformed response: unexpected JSON shape",True)
         if isinstance(exc, self._openai.APIError):  # an error event inside a stream
             return _Failure("model", f"the server reported an error: {self._server_message(exc.body) or exc.message}", False)
         return _Failure(None, f"unexpected {type(exc).__name__}: {self._one_line(str(exc))}", False)
