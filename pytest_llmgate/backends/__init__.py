@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from typing import TYPE_CHECKING
 
@@ -12,12 +13,15 @@ if TYPE_CHECKING:  # the config imports the decision maths, which import the row
     from ..config import BackendSpec
 
 BUILTIN_PROVIDERS = ("openai", "llama_cpp", "fake")
+# Providers whose package is an extra of pytest-llmgate: provider -> (module it imports, extra).
+OPTIONAL_PROVIDERS = {"llama_cpp": ("llama_cpp", "local")}
 
 __all__ = ["Backend", "BackendError", "Completion", "BUILTIN_PROVIDERS", "make_builtin_backend", "preflight"]
 
 
 def preflight(spec: BackendSpec) -> None:
-    """Raise SpecError if ``spec`` cannot start: unset variables, missing key or model file."""
+    """Raise SpecError if ``spec`` cannot start: package not installed, unset variables, missing key or model file."""
+    _require_provider_package(spec)
     if spec.missing_env:
         names = ", ".join(spec.missing_env)
         raise SpecError(spec.config_path, spec.line, f"backend {spec.name!r} needs the environment variable(s) {names}; set them or choose another backend")
@@ -29,6 +33,23 @@ def preflight(spec: BackendSpec) -> None:
         resolve_model_path(spec)
         if spec.lora:
             resolve_model_path(spec, spec.lora)
+
+
+def _require_provider_package(spec: BackendSpec) -> None:
+    """Raise SpecError naming the extra to install when ``spec``'s provider needs a package that is absent."""
+    if spec.provider not in OPTIONAL_PROVIDERS:
+        return
+    module, extra = OPTIONAL_PROVIDERS[spec.provider]
+    if not _is_installed(module):
+        raise SpecError(spec.config_path, spec.line, f"backend {spec.name!r} uses provider {spec.provider}, which needs the {extra!r} extra: pip install 'pytest-llmgate[{extra}]'")
+
+
+def _is_installed(module: str) -> bool:
+    """Whether ``module`` can be imported, found without importing it (llama_cpp loads a native library)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ValueError:  # already imported without a __spec__ (a stand-in module): present
+        return True
 
 
 def make_builtin_backend(spec: BackendSpec) -> Backend | None:
