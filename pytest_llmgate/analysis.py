@@ -10,8 +10,20 @@ from dataclasses import asdict, dataclass, field
 from itertools import combinations
 
 from .cases import CATEGORIES
-from .compare import (ALL, CategoryStats, Classification, PairedComparison, answered, categories_of, category_stats,
-                      classification, graded, paired, side_by_side, threshold_warning)
+from .compare import (
+    ALL,
+    CategoryStats,
+    Classification,
+    PairedComparison,
+    answered,
+    categories_of,
+    category_stats,
+    classification,
+    graded,
+    paired,
+    side_by_side,
+    threshold_warning,
+)
 from .cost import DEFAULT_HORIZON_MONTHS, Breakeven, CostProfile, Pricing, breakeven, cost_per_correct_usd
 from .decide import FINE_TUNED, PROMPTED, Contender, DecisionPolicy, Recommendation, recommend
 from .gate import GateTerms, GroupGate, Verdict, judge_group, verdict

@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from .cases import CATEGORIES
+from .checks import clip
 from .compare import ALL
 from .errors import SpecError
-from .checks import clip
 from .results import SKIPPED, CaseRow
 from .stats import mcnemar_exact, proportion
 

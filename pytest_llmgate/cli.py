@@ -158,7 +158,10 @@ def run_add_case(args: argparse.Namespace) -> int:
     if args.case_id is not None and len(requests) > 1:
         raise UsageProblem(f"--id names one case, but {args.from_log} holds {len(requests)} requests")
     backend = suite_backend(suite, args.backend) if args.backend else None
-    prompts: dict[str | None, Prompt] = {None: backend.prompt, **backend.tasks} if backend else {}
+    prompts: dict[str | None, Prompt] = {}
+    if backend:
+        prompts = {None: backend.prompt}
+        prompts.update(backend.tasks)
     spec = AddRequest(target=args.file or suite / f"{args.category}.llm.yaml", suite=suite, expect=expect,
                       category=args.category, prompts=prompts,
                       tags=args.tags if args.tags is not None else ["regression"], case_id=args.case_id,
@@ -199,8 +202,7 @@ def _json_object(text: str | None) -> dict[str, Any] | None:
 
 def run_export(args: argparse.Namespace) -> int:
     """``llmgate export-finetune``: gold answers of cases and passed outputs of results, as chat JSONL."""
-    from .trainingdata import (EVAL_SET_WARNING, Export, display_path, eval_matches, eval_references,
-                               export_cases, export_results, load_cases, write_examples)
+    from .trainingdata import EVAL_SET_WARNING, Export, display_path, eval_matches, eval_references, export_cases, export_results, load_cases, write_examples
 
     if not args.cases and not args.results:
         raise UsageProblem("name case files (or folders) and/or --results JSON to export from")
@@ -232,8 +234,7 @@ def run_export(args: argparse.Namespace) -> int:
 
 def run_check_data(args: argparse.Namespace) -> int:
     """``llmgate check-data``: the pre-training checklist; exit 1 when eval inputs leak into training."""
-    from .trainingdata import (NEAR_THRESHOLD, check_data, eval_references, example_references, read_examples,
-                               render_report)
+    from .trainingdata import NEAR_THRESHOLD, check_data, eval_references, example_references, read_examples, render_report
 
     threshold = NEAR_THRESHOLD if args.near is None else args.near
     if not 0 < threshold <= 1:

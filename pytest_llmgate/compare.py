@@ -7,9 +7,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 
 from .cases import CATEGORIES
-from .stats import mcnemar_exact, min_cases_for_threshold, percentile, precision_recall_f1, proportion, wilson_interval
-
 from .results import ERROR, NOT_RUN, SKIPPED, CaseRow
+from .stats import mcnemar_exact, min_cases_for_threshold, percentile, precision_recall_f1, proportion, wilson_interval
 
 ALL = "all"  # the pseudo-category of every case together
 MIN_CASES = 30  # below this, a category's rate is too noisy to gate on whatever its threshold
@@ -157,8 +156,8 @@ def paired(rows: Iterable[CaseRow], baseline: str, challenger: str, category: st
     lost = tuple(b.id for b, c in pairs if b.passed and not c.passed)
     return PairedComparison(
         baseline=baseline, challenger=challenger, category=category, n=len(pairs),
-        baseline_accuracy=proportion(sum(b.passed for b, _ in pairs), len(pairs)),
-        challenger_accuracy=proportion(sum(c.passed for _, c in pairs), len(pairs)),
+        baseline_accuracy=proportion(sum(bool(b.passed) for b, _ in pairs), len(pairs)),
+        challenger_accuracy=proportion(sum(bool(c.passed) for _, c in pairs), len(pairs)),
         won=won, lost=lost, p_value=mcnemar_exact(len(won), len(lost)),
     )
 

@@ -57,7 +57,7 @@ class CaseFile(pytest.File):
                     suite=suite, backend_name=backend, group=group,
                 )
 
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException]) -> Any:
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException]) -> Any:  # type: ignore[override]  # as pytest.Collector's
         if isinstance(excinfo.value, SpecError):
             return str(excinfo.value)
         return super().repr_failure(excinfo)

@@ -36,7 +36,8 @@ class Runner:
         """The config of ``case_file``: ``--llm-config`` or the nearest llmgate.yaml above it."""
         path = self.settings.config_path or find_config(case_file)
         if path is None:
-            raise SpecError(case_file, None, "no llmgate.yaml found in this folder or any folder above it; create one (see docs/config.md) or pass --llm-config")
+            raise SpecError(case_file, None, "no llmgate.yaml found in this folder or any folder above it; "
+                                             "create one (see docs/config.md) or pass --llm-config")
         if path not in self._configs:
             self._configs[path] = load_config(path)
         return self._configs[path]
@@ -74,9 +75,11 @@ class Runner:
                 preflight(spec)
                 backend = self._make_backend(spec)
                 if backend is None:
-                    raise SpecError(spec.config_path, spec.line, f"backend {spec.name!r}: no plugin provides provider {spec.provider!r}; built-in providers: openai, llama_cpp, fake")
+                    raise SpecError(spec.config_path, spec.line, f"backend {spec.name!r}: no plugin provides provider "
+                                                                 f"{spec.provider!r}; built-in providers: openai, llama_cpp, fake")
                 if not isinstance(backend, Backend):
-                    raise SpecError(spec.config_path, spec.line, f"backend {spec.name!r}: the plugin made a {type(backend).__name__}, which does not implement the Backend protocol (name, complete(messages), close())")
+                    raise SpecError(spec.config_path, spec.line, f"backend {spec.name!r}: the plugin made a {type(backend).__name__}, "
+                                                                 "which does not implement the Backend protocol (name, complete(messages), close())")
                 self._backends[key] = backend
             except (SpecError, BackendError) as exc:
                 self._backends[key] = exc

@@ -34,8 +34,8 @@ _INJECTION = re.compile(r"\b(ignore|disregard|forget)\b.{0,30}\b(instructions|ru
                         r"^\W*system\b|\"role\"\s*:|\boverride\b|\bpretend\b|you are now|developer mode|jailbreak",
                         re.MULTILINE)
 _ENGLISH_WORDS = frozenset(
-    "a an and are be but can do for from have i in is it me my no not of on our please the this to "
-    "was we what when why with you your".split())
+    ["a", "an", "and", "are", "be", "but", "can", "do", "for", "from", "have", "i", "in", "is", "it", "me", "my", "no",
+     "not", "of", "on", "our", "please", "the", "this", "to", "was", "we", "what", "when", "why", "with", "you", "your"])
 _LABEL_SHAPE = re.compile(r"[\w\-]+( [\w\-]+){0,2}")
 _SHORT_WORDS, _LONG_WORDS = 3, 80
 _FOREIGN_MIN_WORDS = 6  # terse English ('API down since 9, urgent') has no function words either

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_llmgate.compare import (ALL, OTHER_LABEL, categories_of, classification, paired, side_by_side,
-                                    threshold_warning)
+from pytest_llmgate.compare import ALL, OTHER_LABEL, categories_of, classification, paired, side_by_side, threshold_warning
 from pytest_llmgate.results import CaseRow
 
 

@@ -4,12 +4,29 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_llmgate.cost import (CostProfile, Pricing, breakeven, cost_per_correct_usd, equal_cost_volume,
-                                 monthly_cost_usd, months_to_breakeven, parse_volume, request_cost_usd,
-                                 requests_per_month)
-from pytest_llmgate.stats import (Z_95, mcnemar_exact, min_cases_for_threshold, paired_cases_to_settle,
-                                  paired_difference_interval, percentile, precision_recall_f1, two_sided_z,
-                                  wilson_interval)
+from pytest_llmgate.cost import (
+    CostProfile,
+    Pricing,
+    breakeven,
+    cost_per_correct_usd,
+    equal_cost_volume,
+    monthly_cost_usd,
+    months_to_breakeven,
+    parse_volume,
+    request_cost_usd,
+    requests_per_month,
+)
+from pytest_llmgate.stats import (
+    Z_95,
+    mcnemar_exact,
+    min_cases_for_threshold,
+    paired_cases_to_settle,
+    paired_difference_interval,
+    percentile,
+    precision_recall_f1,
+    two_sided_z,
+    wilson_interval,
+)
 
 
 def test_token_pricing() -> None:

@@ -6,8 +6,7 @@ import pytest
 
 from pytest_llmgate.compare import ALL, PairedComparison
 from pytest_llmgate.cost import CostProfile
-from pytest_llmgate.decide import (FINE_TUNE, KEEP_PROMPTING, TRADE_OFF, UNDECIDED, Contender, DecisionPolicy,
-                                   recommend)
+from pytest_llmgate.decide import FINE_TUNE, KEEP_PROMPTING, TRADE_OFF, UNDECIDED, Contender, DecisionPolicy, recommend
 from pytest_llmgate.stats import mcnemar_exact
 
 POLICY = DecisionPolicy()  # 1,000/day, 5 points, p < 0.05, breakeven within 6 months

@@ -29,7 +29,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedP
 def test_gates_fail_on_the_tiny_prompted_model(run) -> None:
     result, data = run
     assert result.returncode == 1, result.stdout[-3000:]
-    verdict = r"^(llmgate: GATE FAILED: |  and )smollm2-prompted: example_suite common accuracy 0\.\d\d < 0\.90$"
+    verdict = r"^(llmgate: GATE FAILED: |  and )smollm2-prompted: example_suite common accuracy 0\.\d\d < 0\.90 \(\d+ cases\)$"
     assert re.search(verdict, result.stdout, re.MULTILINE)
     assert len([row for row in data["cases"] if row["backend"] == "smollm2-prompted"]) == 210
 
@@ -38,12 +38,13 @@ def test_printed_table_agrees_with_the_json(run) -> None:
     result, data = run
     for summary in data["summary"]:
         accuracy = f"{summary['accuracy']:.2f}" if summary["accuracy"] is not None else "-"
-        pattern = rf"^{re.escape(summary['backend'])}\s+{re.escape(summary['group'])}\s+{summary['category']}\s+{summary['n']}\s+{summary['errors']}\s+{accuracy}\s"
+        counts = rf"{summary['selected']}\s+{summary['errors']}\s+{summary['not_run']}"
+        pattern = rf"^{re.escape(summary['backend'])}\s+{re.escape(summary['group'])}\s+{summary['category']}\s+{counts}\s+{accuracy}\s"
         assert re.search(pattern, result.stdout, re.MULTILINE), pattern
         rows = [r for r in data["cases"] if (r["backend"], r["group"], r["category"]) ==
                 (summary["backend"], summary["group"], summary["category"]) and r["error"] is None]
         assert summary["n"] == len(rows)
-        assert summary["passed"] == sum(r["passed"] for r in rows)
+        assert summary["passed"] == sum(bool(r["passed"]) for r in rows)
     for backend in data["backends"]:
         rows = [r for r in data["cases"] if r["backend"] == backend["backend"] and r["error"] is None]
         assert backend["prompt_tokens"] == sum(r["prompt_tokens"] for r in rows)

@@ -196,7 +196,8 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
     yield attempts
 
 
-SCHEMA_CASE = CASE_HEAD + "    format:\n      schema:\n        definitions: {level: {enum: [low, high]}}\n        properties:\n          urgency: {$ref: '%s'}\n"
+SCHEMA_CASE = CASE_HEAD + ("    format:\n      schema:\n        definitions: {level: {enum: [low, high]}}\n"
+                           "        properties:\n          urgency: {$ref: '%s'}\n")
 
 
 def test_local_ref_resolves(tmp_path: Path, no_network: list[Any]) -> None:

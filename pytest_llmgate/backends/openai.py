@@ -7,6 +7,7 @@ honouring Retry-After. Anything that is not a well-formed answer raises a one-li
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import json
 import os
@@ -91,7 +92,7 @@ class OpenAIBackend:
             try:
                 with self._watchdog.deadline(deadline):
                     return self._streamed(messages, deadline) if self._stream else self._whole(messages, deadline)
-            except Exception as exc:  # noqa: BLE001 - whatever a call raises is a fault of this request, never an answer
+            except Exception as exc:
                 failure = self._classify(exc, deadline)
             delay = self._retry_delay(failure, attempts, deadline)
             if delay is None:
@@ -285,11 +286,9 @@ def _cut_connection(response: Any) -> None:
     sock = network_stream.get_extra_info("socket") if network_stream is not None else None
     if sock is None:
         return
-    try:
+    with contextlib.suppress(OSError):  # already closed
         # socket.socket's own shutdown, not SSLSocket's, which would also drop the TLS state under the reader.
         socket.socket.shutdown(sock, socket.SHUT_RDWR)
-    except OSError:
-        pass  # already closed
 
 
 def endpoint_of(url: str) -> str:

@@ -3,8 +3,20 @@
 from __future__ import annotations
 
 from ..analysis import Analysis
-from .tables import (backend_table, category_table, confusion_table, cost_table, label_table, pair_cost_table,
-                     paired_table, recommendation_lines, side_by_side_table, table, volume_text, won_lost_lines)
+from .tables import (
+    backend_table,
+    category_table,
+    confusion_table,
+    cost_table,
+    label_table,
+    pair_cost_table,
+    paired_table,
+    recommendation_lines,
+    side_by_side_table,
+    table,
+    volume_text,
+    won_lost_lines,
+)
 
 
 def summary_lines(analysis: Analysis, verbose: bool = False) -> list[str]:
