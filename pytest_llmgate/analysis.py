@@ -77,6 +77,7 @@ class BackendSummary:
     completion_tokens: int
     tokens_estimated: bool
     per_hour_priced: bool  # cost comes from measured latency times $/hour
+    cached: int  # answers that came from the response cache or a recording
 
     @property
     def backend(self) -> str:
@@ -92,7 +93,7 @@ class BackendSummary:
                 "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
                 "mean_prompt_tokens": self.stats.mean_prompt_tokens,
                 "mean_completion_tokens": self.stats.mean_completion_tokens,
-                "tokens_estimated": self.tokens_estimated, "per_hour_priced": self.per_hour_priced}
+                "tokens_estimated": self.tokens_estimated, "per_hour_priced": self.per_hour_priced, "cached": self.cached}
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,42 @@ class PairCost:
 
 
 @dataclass(frozen=True)
+class CaseSamples:
+    """The draws of one case on one backend (``repeat:``): how many were answered and how many passed."""
+
+    backend: str
+    file: str
+    id: str
+    answered: int
+    passed: int
+
+    @property
+    def pass_rate(self) -> float | None:
+        """Share of the answered draws that passed."""
+        return proportion(self.passed, self.answered)
+
+    @property
+    def flaky(self) -> bool:
+        """Some draws passed and some did not."""
+        return 0 < self.passed < self.answered
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict, with the pass rate, pass^K (every draw passed) and flakiness."""
+        return {**asdict(self), "pass_rate": self.pass_rate, "pass_all": self.answered > 0 and self.passed == self.answered,
+                "flaky": self.flaky}
+
+
+def repeated_cases(rows: Sequence[CaseRow]) -> list[CaseSamples]:
+    """One entry per case drawn several times, per backend: answered draws and the ones that passed."""
+    draws: dict[tuple[str, str, str], list[CaseRow]] = defaultdict(list)
+    for row in rows:
+        if row.samples > 1:
+            draws[(row.backend, row.file, row.id)].append(row)
+    return [CaseSamples(backend, file, case_id, len(done := answered(mine)), sum(not r.missed for r in done))
+            for (backend, file, case_id), mine in sorted(draws.items())]
+
+
+@dataclass(frozen=True)
 class Analysis:
     """Everything one run concluded: its rows, gates and verdict, summaries, warnings and notes,
     the comparison, the cost projection and the recommendation."""
@@ -137,6 +174,7 @@ class Analysis:
     backends: tuple[BackendSummary, ...]
     warnings: tuple[str, ...]
     notes: tuple[str, ...]
+    repeated: tuple[CaseSamples, ...]  # cases drawn several times (repeat:), per backend
     side_by_side: tuple[CategoryStats, ...]
     paired: tuple[PairedComparison, ...]
     classification: tuple[Classification, ...]
@@ -161,6 +199,7 @@ class Analysis:
             "backends": [b.to_dict() for b in self.backends],
             "warnings": list(self.warnings),
             "notes": list(self.notes),
+            "repeats": [c.to_dict() for c in self.repeated],
             "comparison": {
                 "categories": [s.to_dict() for s in self.side_by_side],
                 "paired": [p.to_dict() for p in self.paired],
@@ -230,6 +269,7 @@ def summarize_backend(backend: str, rows: Sequence[CaseRow], pricing: Pricing) -
         prompt_tokens=sum(r.prompt_tokens or 0 for r in done),
         completion_tokens=sum(r.completion_tokens or 0 for r in done),
         tokens_estimated=any(r.tokens_estimated for r in done), per_hour_priced=pricing.per_hour_usd > 0,
+        cached=sum(r.cached for r in done),
     )
 
 
@@ -252,6 +292,10 @@ def notes_for(summaries: Sequence[BackendSummary]) -> list[str]:
     notes = []
     if any(s.tokens_estimated for s in summaries):
         notes.append("~ token counts estimated: the backend reported no usage (see docs/config.md, 'stream')")
+    cached, answered_count = sum(s.cached for s in summaries), sum(s.stats.n for s in summaries)
+    if cached:
+        notes.append(f"{cached} of {answered_count} answers came from the response cache or a recording: their latency, TTFT "
+                     "and cost were measured when they were first produced, not in this run (--llm-refresh calls again)")
     hourly = [s.backend for s in summaries if s.per_hour_priced]
     if hourly:
         notes.append(f"cost of {', '.join(hourly)} is measured latency times $/hour: a loaded machine makes "
@@ -287,6 +331,7 @@ def analyze(rows: Sequence[CaseRow], facts: RunFacts, terms: Terms) -> Analysis:
         backends=tuple(summaries),
         warnings=tuple(threshold_warnings(gates)),
         notes=tuple(notes_for(summaries)),
+        repeated=tuple(repeated_cases(rows)),
         side_by_side=tuple(side_by_side(rows)),
         paired=tuple(comparisons),
         classification=tuple(found for name in backends if (found := classification(name, rows)) is not None),

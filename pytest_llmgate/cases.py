@@ -26,7 +26,8 @@ GATE_MODES = ("point", "lower_bound")
 _ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 FILE_KEYS = ("defaults", "thresholds", "cases")
 CASE_KEYS = ("id", "category", "input", "messages", "expect", "format", "must_pass", "task",
-             "description", "tags")
+             "description", "tags", "repeat")
+MAX_REPEAT = 100
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class Case:
     task: str | None = None
     description: str = ""
     tags: tuple[str, ...] = ()
+    repeat: int | None = None  # samples to draw; None: --llm-repeat, else 1
     line: int = 0
 
     @property
@@ -159,6 +161,9 @@ def _parse_case(raw: LineDict, defaults: LineDict, file_category: str | None, pa
     tags = merged.get("tags", [])
     if not isinstance(tags, list) or not all(isinstance(t, str) and t.isidentifier() for t in tags):
         raise SpecError(path, key_line("tags"), f"{where}: 'tags' must be a list of identifiers (they become pytest marks)")
+    repeat = merged.get("repeat")
+    if repeat is not None and (isinstance(repeat, bool) or not isinstance(repeat, int) or not 1 <= repeat <= MAX_REPEAT):
+        raise SpecError(path, key_line("repeat"), f"{where}: 'repeat' must be a whole number of samples from 1 to {MAX_REPEAT}, got {repeat!r}")
     for key in ("task", "description"):
         if merged.get(key) is not None and not isinstance(merged[key], str):
             raise SpecError(path, key_line(key), f"{where}: {key!r} must be a string, got {type_name(merged[key])}")
@@ -172,6 +177,7 @@ def _parse_case(raw: LineDict, defaults: LineDict, file_category: str | None, pa
         task=merged.get("task"),
         description=merged.get("description") or "",
         tags=tuple(tags),
+        repeat=repeat,
         line=line,
     )
 

@@ -33,7 +33,7 @@ CONFIG_NAME = "llmgate.yaml"
 CONFIG_KEYS = ("default_backend", "backends", "thresholds", "errors", "volume", "horizon_months", "decision")
 BACKEND_KEYS = ("provider", "model", "base_url", "api_key_env", "system_prompt", "few_shot", "tasks",
                 "params", "pricing", "stream", "timeout_s", "max_retries", "n_ctx", "n_threads", "lora",
-                "lora_scale", "prefix_cache", "options", "description", "approach")
+                "lora_scale", "prefix_cache", "options", "description", "approach", "concurrency")
 PARAM_KEYS = ("temperature", "max_tokens", "top_p", "seed", "stop", "frequency_penalty", "presence_penalty")
 _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -62,7 +62,7 @@ class BackendSpec:
     model: str
     config_path: Path
     line: int = 0
-    base_url: str | None = None
+    base_url: str | list[str] | None = None  # a list: a pool of identical servers, taken in turn
     api_key_env: str | None = None
     prompt: Prompt = field(default_factory=Prompt)
     tasks: Mapping[str, Prompt] = field(default_factory=dict)
@@ -73,6 +73,7 @@ class BackendSpec:
     max_retries: int = 2
     n_ctx: int = 2048
     n_threads: int | None = None
+    concurrency: int | None = None  # calls at once; None: --llm-concurrency or its default
     lora: str | None = None
     lora_scale: float = 1.0
     prefix_cache: bool = True
@@ -86,6 +87,13 @@ class BackendSpec:
         if task is None:
             return self.prompt
         return self.tasks.get(task)
+
+    @property
+    def base_urls(self) -> tuple[str, ...]:
+        """The server(s) of an API backend: one, several (a pool), or none for the provider's default."""
+        if self.base_url is None:
+            return ()
+        return (self.base_url,) if isinstance(self.base_url, str) else tuple(self.base_url)
 
     def resolve_path(self, value: str) -> Path:
         """A path from the config, relative to the config file's folder."""
@@ -248,11 +256,13 @@ def _parse_backend(name: str, raw: Any, line: int, path: Path, environ: Mapping[
 
 
 _SCALAR_TYPES: dict[str, tuple[type, ...]] = {
-    "base_url": (str,), "api_key_env": (str,), "stream": (bool,), "timeout_s": (int, float),
+    "api_key_env": (str,), "stream": (bool,), "timeout_s": (int, float),
     "max_retries": (int,), "n_ctx": (int,), "n_threads": (int,), "lora": (str,),
     "lora_scale": (int, float), "prefix_cache": (bool,), "description": (str,), "approach": (str,),
+    "base_url": (str, list), "concurrency": (int,),
 }
 MAX_RETRIES = 10
+MAX_CONCURRENCY = 256
 
 # The values each scalar may take once its type is right: (test, what the message asks for).
 _SCALAR_RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
@@ -262,6 +272,9 @@ _SCALAR_RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "n_threads": (lambda v: v >= 1, "a number of threads >= 1"),
     "lora_scale": (math.isfinite, "a finite number"),
     "approach": (lambda v: v in APPROACHES, f"one of {', '.join(APPROACHES)}"),
+    "base_url": (lambda v: isinstance(v, str) or (bool(v) and all(isinstance(u, str) and u for u in v)),
+                 "a URL or a non-empty list of URLs"),
+    "concurrency": (lambda v: 1 <= v <= MAX_CONCURRENCY, f"a number of calls at once from 1 to {MAX_CONCURRENCY}"),
 }
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .backends.base import BackendError, Completion
+from .answers import Answer, Request
+from .backends.base import BackendError
 from .cases import Case, load_case_file
 from .config import BackendSpec, SuiteConfig
 from .errors import SpecError
@@ -49,13 +51,14 @@ class CaseFile(pytest.File):
         for tag in sorted({tag for case in spec.cases for tag in case.tags}):
             self.config.addinivalue_line("markers", f"{tag}: llmgate case tag")  # known to --strict-markers
         for case in spec.cases:
+            samples = runner.settings.repeat or case.repeat or 1
             for backend in suite.selected(list(runner.settings.backends)):
-                # An explicit node id lets pytest >= 9.2 see "[backend]" as parameters, as for
-                # parametrized functions, so --lf matches the ids it stored.
-                yield CaseItem.from_parent(
-                    self, name=f"{case.id}[{backend}]", nodeid=f"{self.nodeid}::{case.id}[{backend}]", case=case,
-                    suite=suite, backend_name=backend, group=group,
-                )
+                for sample in range(1, samples + 1):
+                    name = f"{case.id}[{backend}]" if samples == 1 else f"{case.id}[{backend}#{sample}]"
+                    # An explicit node id lets pytest >= 9.2 see "[backend]" as parameters, as for
+                    # parametrized functions, so --lf matches the ids it stored.
+                    yield CaseItem.from_parent(self, name=name, nodeid=f"{self.nodeid}::{name}", case=case, suite=suite,
+                                               backend_name=backend, group=group, sample=sample, samples=samples)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException]) -> Any:  # type: ignore[override]  # as pytest.Collector's
         if isinstance(excinfo.value, SpecError):
@@ -67,13 +70,14 @@ class CaseItem(pytest.Item):
     """One case on one backend. Setup calls the backend (a failure there is a pytest error, one
     concise line); the test itself only checks the answer (a miss is a failure the gate weighs)."""
 
-    def __init__(self, *, case: Case, suite: SuiteConfig, backend_name: str, group: str, **kwargs: Any):
+    def __init__(self, *, case: Case, suite: SuiteConfig, backend_name: str, group: str, sample: int = 1,
+                 samples: int = 1, **kwargs: Any):
         super().__init__(**kwargs)
         self.case = case
         self.suite = suite
         self.backend_name = backend_name
-        self.row = new_row(case, relative(self.path, self.config.rootpath), group, backend_name, self.nodeid)
-        self.completion: Completion | None = None
+        self.row = new_row(case, relative(self.path, self.config.rootpath), group, backend_name, self.nodeid, sample, samples)
+        self.answer: Answer | None = None
         for mark in (case.category, *case.tags):
             self.add_marker(mark)
 
@@ -87,15 +91,23 @@ class CaseItem(pytest.Item):
         self.row = row
         self.user_properties[:] = [p for p in self.user_properties if not p[0].startswith(PREFIX)] + row.to_properties()
 
+    def request(self) -> Request | None:
+        """The backend call this case needs; None when its backend has no prompt for the case's task."""
+        spec = self.backend_spec
+        prompt = spec.prompt_for(self.case.task)
+        if prompt is None:
+            return None
+        label = f"{self.row.where} [{self.backend_name}]"
+        return Request(spec, tuple(prompt.messages(self.case.messages)), self.row.sample, label)
+
     def setup(self) -> None:
         runner = self.config.stash[RUNNER_KEY]
         self.publish(self.row)
         try:
-            spec = self.backend_spec
-            prompt = spec.prompt_for(self.case.task)
-            if prompt is None:
-                pytest.skip(f"backend {spec.name!r} has no prompt for task {self.case.task!r} (add it under 'tasks:')")
-            self.completion = runner.complete(spec, prompt.messages(self.case.messages))
+            request = self.request()
+            if request is None:
+                pytest.skip(f"backend {self.backend_name!r} has no prompt for task {self.case.task!r} (add it under 'tasks:')")
+            self.answer = runner.answers.answer(self.nodeid, request)
             return
         except (BackendError, SpecError) as exc:
             self.publish(failed(self.row, str(exc), runner.secrets(self.suite)))
@@ -103,10 +115,10 @@ class CaseItem(pytest.Item):
         pytest.fail(self.row.error or "", pytrace=False)
 
     def runtest(self) -> None:
-        assert self.completion is not None
+        assert self.answer is not None
         runner = self.config.stash[RUNNER_KEY]
-        self.publish(score(self.row, self.case, self.completion, self.backend_spec.pricing, runner.secrets(self.suite),
-                           runner.checks))
+        row = score(self.row, self.case, self.answer.completion, self.backend_spec.pricing, runner.secrets(self.suite), runner.checks)
+        self.publish(replace(row, request_key=self.answer.key))
         if self.row.missed:
             raise CaseMiss(self.row)
 

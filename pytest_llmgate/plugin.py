@@ -18,6 +18,7 @@ from .reporter import GateReporter
 from .results import CLIP_CHARS, CaseRow
 from .runner import Runner
 from .settings import DEFAULT_CASE_PATTERNS, RunSettings
+from .xdistqueue import queued_items
 
 GATE_KEY = pytest.StashKey[GateReporter]()
 CATEGORY_MARKS = ("common", "edge", "adversarial")
@@ -39,6 +40,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="requests per day, month or hour for the cost projection, e.g. 90000/day (overrides 'volume:')")
     group.addoption("--llm-verbose-report", action="store_true", dest="llm_verbose_report",
                     help="print the full comparison (per category, per case, confusion matrices); -v does too")
+    group.addoption("--llm-concurrency", type=int, metavar="N", dest="llm_concurrency",
+                    help="backend calls at once per backend (default 8 for API backends; 'concurrency:' in llmgate.yaml; the smaller wins)")
+    group.addoption("--llm-cache", default="readwrite", metavar="MODE", dest="llm_cache",
+                    help="response cache: off, read, write or readwrite (default)")
+    group.addoption("--llm-cache-dir", metavar="PATH", dest="llm_cache_dir",
+                    help="folder of the response cache (default: llmgate/ under pytest's cache folder)")
+    group.addoption("--llm-refresh", action="store_true", dest="llm_refresh",
+                    help="call every backend again instead of reusing cached answers (new answers are still cached)")
+    group.addoption("--llm-record", metavar="PATH", dest="llm_record",
+                    help="write every answer of this run to a recording (a reviewable file to commit)")
+    group.addoption("--llm-replay", metavar="PATH", dest="llm_replay",
+                    help="answer only from a recording (CI without an API key); a case it lacks is an error")
+    group.addoption("--llm-repeat", type=int, metavar="K", dest="llm_repeat",
+                    help="sample every case K times (over each case's 'repeat:'); reports pass rate, pass^K and flaky cases")
     parser.addini("llmgate_case_patterns", type="args", default=list(DEFAULT_CASE_PATTERNS),
                   help="glob patterns of case file names (default: *.llm.yaml *.llm.yml)")
 
@@ -110,6 +125,33 @@ def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
     if len(reporter.rows) > before:
         rows = list(reporter.rows.values())
         _check_backends(config, ((config.rootpath / row.file, row.backend) for row in rows))
+
+
+def _prefetch(session: pytest.Session, items: Iterable[pytest.Item]) -> None:
+    """Start the backend calls of ``items`` (cases only) in the background."""
+    requests = ((item.nodeid, item.request()) for item in items if isinstance(item, CaseItem))
+    session.config.stash[RUNNER_KEY].answers.prefetch((nodeid, request) for nodeid, request in requests if request is not None)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> None:
+    """Without xdist, every selected case's call is queued at once (bounded per backend)."""
+    config = session.config
+    if not hasattr(config, "workerinput") and not config.option.collectonly and not session.testsfailed:
+        _prefetch(session, session.items)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
+    """On an xdist worker, queue the calls of the items it was handed; after a stop, start no more calls."""
+    session = item.session
+    if hasattr(item.config, "workerinput"):
+        _prefetch(session, queued_items(session))
+    try:
+        return (yield)
+    finally:
+        if session.shouldfail or session.shouldstop:
+            item.config.stash[RUNNER_KEY].answers.stop()
 
 
 @pytest.hookimpl(wrapper=True)

@@ -11,6 +11,7 @@ from pathlib import PurePosixPath
 import pytest
 
 from .analysis import Analysis, RunFacts, analyze
+from .cache import Recording
 from .gate import PASSED
 from .report import write_reports
 from .report.tables import verdict_lines
@@ -83,10 +84,21 @@ class GateReporter:
         self.analysis = analyze(rows, facts, self.runner.terms(rows))
         settings = self.runner.settings
         write_reports(self.analysis, settings.report_json, settings.report_md, settings.report_html)
+        if settings.record is not None:
+            self.write_recording(rows)
         if session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
             # Misses alone do not fail a run; the verdict and any other failing test do.
             clean = self.analysis.verdict.status == PASSED and not self.other_failures
             session.exitstatus = pytest.ExitCode.OK if clean else pytest.ExitCode.TESTS_FAILED
+
+    def write_recording(self, rows: Iterable[CaseRow]) -> None:
+        """Write every answer of the run, keyed by its request, to the ``--llm-record`` file, API keys scrubbed."""
+        assert self.runner.settings.record is not None
+        writer = Recording.writer(self.runner.settings.record, self.runner.all_secrets())
+        for row in rows:
+            if row.answered and row.request_key is not None:
+                writer.add(row.request_key, row.completion(), backend=row.backend, case=row.where, prompt=row.input, sample=row.sample)
+        writer.save()
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         if self.analysis is None:  # no case was collected (sessionfinish, which makes it, runs first)
@@ -99,6 +111,6 @@ class GateReporter:
         for line in verdict_lines(self.analysis.verdict):
             terminalreporter.write_line(line, red=not passed, green=passed, bold=True)
         for what, path in (("results", settings.report_json), ("Markdown report", settings.report_md),
-                           ("HTML report", settings.report_html)):
+                           ("HTML report", settings.report_html), ("recording", settings.record)):
             if path is not None:
                 terminalreporter.write_line(f"llmgate: {what} written to {path}")

@@ -37,6 +37,8 @@ class CaseRow:
     category: str
     backend: str
     nodeid: str = ""
+    sample: int = 1  # which draw of the case this is, from 1 to ``samples``
+    samples: int = 1  # draws of the case asked for (repeat)
     status: str = ANSWERED
     input: str = ""
     passed: bool | None = None
@@ -54,6 +56,8 @@ class CaseRow:
     cached_prompt_tokens: int | None = None
     tokens_estimated: bool = False
     cost_usd: float | None = None
+    cached: bool = False  # the answer came from the response cache or a recording: its timings are old
+    request_key: str | None = None  # what the cache and recordings know the request by
     error: str | None = None
 
     @property
@@ -70,6 +74,11 @@ class CaseRow:
     def failed_checks(self) -> list[dict[str, Any]]:
         """The checks that did not hold."""
         return [c for c in self.checks if not c["passed"]]
+
+    def completion(self) -> Completion:
+        """The answer this row holds, as a backend returned it (for recordings)."""
+        return Completion(self.output, self.prompt_tokens or 0, self.completion_tokens or 0, (self.latency_ms or 0) / 1000,
+                          (self.ttft_ms or 0) / 1000, self.tokens_estimated, self.cached_prompt_tokens or 0)
 
     @property
     def where(self) -> str:
@@ -127,6 +136,7 @@ def score(row: CaseRow, case: Case, completion: Completion, pricing: Pricing, se
         latency_ms=round(completion.latency_s * 1000, 3), ttft_ms=round(completion.ttft_s * 1000, 3),
         prompt_tokens=completion.prompt_tokens, completion_tokens=completion.completion_tokens,
         cached_prompt_tokens=completion.cached_prompt_tokens, tokens_estimated=completion.tokens_estimated,
+        cached=completion.cached,
         cost_usd=request_cost_usd(pricing, completion.prompt_tokens, completion.completion_tokens,
                                   completion.latency_s, completion.cached_prompt_tokens),
     )
@@ -137,10 +147,11 @@ def failed(row: CaseRow, message: str, secrets: Sequence[str] = ()) -> CaseRow:
     return replace(row, status=ERROR, error=clip(redact(message, secrets), DETAIL_CHARS))
 
 
-def new_row(case: Case, file: str, group: str, backend: str, nodeid: str) -> CaseRow:
-    """A row for ``case`` on ``backend`` before it runs: not run until a report says otherwise."""
+def new_row(case: Case, file: str, group: str, backend: str, nodeid: str, sample: int = 1, samples: int = 1) -> CaseRow:
+    """A row for draw ``sample`` of ``case`` on ``backend`` before it runs: not run until a report says otherwise."""
     return CaseRow(
         id=case.id, file=file, group=group, category=case.category, backend=backend, nodeid=nodeid,
+        sample=sample, samples=samples,
         status=NOT_RUN, input=case.input_text, must_pass=case.must_pass,
         expected_label=normalize_label(case.expect["label"]) if "label" in case.expect else None,
     )

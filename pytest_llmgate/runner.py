@@ -4,13 +4,13 @@ backends created, reused by every case."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from .analysis import BackendTerms, Terms
+from .answers import Answers
 from .backends import preflight
-from .backends.base import Backend, BackendError, Completion, Message
-from .backends.breaker import CircuitBreaker
+from .backends.base import Backend, BackendError
 from .cases import load_case_file
 from .checks import CheckRegistry
 from .config import BackendSpec, SuiteConfig, find_config, load_config
@@ -29,7 +29,7 @@ class Runner:
         self.checks = CheckRegistry()  # built-ins plus what plugins register (pytest_llmgate_register_checks)
         self._configs: dict[Path, SuiteConfig] = {}
         self._backends: dict[tuple[Path, str], Backend | Exception] = {}
-        self._breakers: dict[tuple[Path, str], CircuitBreaker] = {}
+        self.answers = Answers(settings, self.backend)
         self._gates: dict[str, GateTerms] = {}  # by group; filled at collection, or from the files on an xdist controller
 
     def suite_for(self, case_file: Path) -> SuiteConfig:
@@ -60,7 +60,7 @@ class Runner:
     def check_backends(self, selected: Iterable[tuple[Path, str]]) -> None:
         """Raise SpecError for the first (case file, backend name) whose backend is unknown or cannot start."""
         for case_file, name in dict.fromkeys(selected):
-            preflight(self.suite_for(case_file).backend(name))
+            preflight(self.suite_for(case_file).backend(name), needs_key=self.settings.replay is None)
 
     @staticmethod
     def secrets(suite: SuiteConfig) -> tuple[str, ...]:
@@ -68,11 +68,12 @@ class Runner:
         return tuple(key for spec in suite.backends.values() if spec.api_key_env and (key := os.environ.get(spec.api_key_env)))
 
     def backend(self, spec: BackendSpec) -> Backend:
-        """The backend for ``spec``, created on first use; a failure to start is raised again for every case."""
+        """The backend for ``spec``, created on first use; a failure to start is raised again for every case.
+        Not thread-safe on its own: Answers calls it under its lock."""
         key = (spec.config_path, spec.name)
         if key not in self._backends:
             try:
-                preflight(spec)
+                preflight(spec, needs_key=self.settings.replay is None)
                 backend = self._make_backend(spec)
                 if backend is None:
                     raise SpecError(spec.config_path, spec.line, f"backend {spec.name!r}: no plugin provides provider "
@@ -87,14 +88,6 @@ class Runner:
         if isinstance(found, Exception):
             raise found
         return found
-
-    def complete(self, spec: BackendSpec, messages: Sequence[Message]) -> Completion:
-        """Ask ``spec``'s backend to answer ``messages``; once it looks down (a few connection
-        failures in a row), its remaining cases fail at once instead of each waiting out its retries."""
-        backend = self.backend(spec)
-        key = (spec.config_path, spec.name)
-        breaker = self._breakers.setdefault(key, CircuitBreaker(spec.name))
-        return breaker.call(lambda: backend.complete(messages))
 
     def terms(self, rows: Iterable[CaseRow]) -> Terms:
         """The gate terms of every group in ``rows``, the approach and pricing of each backend, and
@@ -117,8 +110,13 @@ class Runner:
             return Terms(gates, backends, volume_per_day=volume)
         return Terms(gates, backends, first.volume_per_day if volume is None else volume, first.horizon_months, first.decision)
 
+    def all_secrets(self) -> tuple[str, ...]:
+        """The API keys of every config loaded, to be redacted from what the run writes."""
+        return tuple(dict.fromkeys(key for suite in self._configs.values() for key in self.secrets(suite)))
+
     def close(self) -> None:
-        """Close every backend created."""
+        """Stop fetching answers, then close every backend created."""
+        self.answers.close()
         for backend in self._backends.values():
             if not isinstance(backend, Exception):
                 backend.close()

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from .cache import CACHE_MODES
 from .cost import parse_volume
 
 DEFAULT_CASE_PATTERNS = ("*.llm.yaml", "*.llm.yml")
+DEFAULT_CONCURRENCY = 8  # calls at once per API backend when neither the option nor the config says
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,13 @@ class RunSettings:
     report_html: Path | None = None
     volume_per_day: float | None = None  # --llm-volume; None: the config's 'volume:'
     verbose_report: bool = False  # full comparison tables in the terminal (-v or --llm-verbose-report)
+    concurrency: int | None = None  # --llm-concurrency: at most this many calls at once per backend
+    cache_mode: str = "readwrite"
+    cache_dir: Path | None = None  # None: no response cache (mode off)
+    refresh: bool = False  # --llm-refresh: ignore cached answers (still write new ones)
+    record: Path | None = None  # --llm-record: write every answer of the run to this recording
+    replay: Path | None = None  # --llm-replay: answer only from this recording
+    repeat: int | None = None  # --llm-repeat: samples per case, over each case's own 'repeat:'
 
     @classmethod
     def from_pytest(cls, config: pytest.Config) -> RunSettings:
@@ -33,6 +42,16 @@ class RunSettings:
             value = config.getoption(name)
             return Path(value).resolve() if value else None
 
+        cache_mode, replay = config.getoption("llm_cache"), path_option("llm_replay")
+        if cache_mode not in CACHE_MODES:
+            raise pytest.UsageError(f"--llm-cache must be one of {', '.join(CACHE_MODES)}, got {cache_mode!r}")
+        if replay is not None and path_option("llm_record") is not None:
+            raise pytest.UsageError("--llm-record and --llm-replay cannot be combined: a replay makes no new answers to record")
+        for name in ("llm_concurrency", "llm_repeat"):
+            value = config.getoption(name)
+            if value is not None and value < 1:
+                raise pytest.UsageError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+        cache_dir = path_option("llm_cache_dir") or _default_cache_dir(config)
         volume = config.getoption("llm_volume")
         try:
             volume_per_day = None if volume is None else parse_volume(volume)
@@ -48,4 +67,21 @@ class RunSettings:
             report_html=path_option("llm_report_html"),
             volume_per_day=volume_per_day,
             verbose_report=bool(config.getoption("llm_verbose_report")) or config.getoption("verbose") > 0,
+            concurrency=config.getoption("llm_concurrency"),
+            cache_mode="off" if replay is not None else cache_mode,
+            cache_dir=None if cache_mode == "off" or replay is not None else cache_dir,
+            refresh=bool(config.getoption("llm_refresh")),
+            record=path_option("llm_record"),
+            replay=replay,
+            repeat=config.getoption("llm_repeat"),
         )
+
+
+def _default_cache_dir(config: pytest.Config) -> Path:
+    """llmgate/ under pytest's cache folder (the ``cache_dir`` ini), even when the cache plugin is off;
+    created on the first answer, not here."""
+    try:
+        folder = config.getini("cache_dir")
+    except ValueError:  # the cache plugin is off, and its ini key with it
+        folder = ".pytest_cache"
+    return Path(config.rootpath, folder, "d", "llmgate")

@@ -74,6 +74,9 @@ class FaultServer:
         self._lock = threading.Lock()
         self._attempts: Counter[str] = Counter()
         self.requests = 0
+        self.in_flight = 0
+        self.max_in_flight = 0  # the most requests it was answering at once
+        self.questions: list[str] = []  # every request's last user message, in arrival order
         self.faults_injected: Counter[str] = Counter()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self._httpd.daemon_threads = True
@@ -150,9 +153,15 @@ class _Handler(BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
         messages = body.get("messages", [])
         question = next((m.get("content", "") for m in reversed(messages) if m.get("role") == "user"), "")
+        with state._lock:
+            state.in_flight += 1
+            state.max_in_flight = max(state.max_in_flight, state.in_flight)
+            state.questions.append(question)
         fault = state.fault_for(question)
         if state.latency_s:
             state.stopping.wait(state.latency_s)
+        with state._lock:  # before answering: the client cannot send on this slot again until the answer arrives
+            state.in_flight -= 1
         if fault not in FAULT_MODES:
             fault = None  # an unknown marker is plain text
         answer = state.reply(question)

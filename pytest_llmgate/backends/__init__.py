@@ -19,13 +19,14 @@ OPTIONAL_PROVIDERS = {"llama_cpp": ("llama_cpp", "local")}
 __all__ = ["BUILTIN_PROVIDERS", "Backend", "BackendError", "Completion", "make_builtin_backend", "preflight"]
 
 
-def preflight(spec: BackendSpec) -> None:
-    """Raise SpecError if ``spec`` cannot start: package not installed, unset variables, missing key or model file."""
+def preflight(spec: BackendSpec, needs_key: bool = True) -> None:
+    """Raise SpecError if ``spec`` cannot start: package not installed, unset variables, missing key
+    (unless ``needs_key`` is false: a replay calls no API) or model file."""
     _require_provider_package(spec)
     if spec.missing_env:
         names = ", ".join(spec.missing_env)
         raise SpecError(spec.config_path, spec.line, f"backend {spec.name!r} needs the environment variable(s) {names}; set them or choose another backend")
-    if spec.api_key_env and not os.environ.get(spec.api_key_env):
+    if needs_key and spec.api_key_env and not os.environ.get(spec.api_key_env):
         raise SpecError(spec.config_path, spec.line, f"backend {spec.name!r} reads its API key from ${spec.api_key_env}, which is not set")
     if spec.provider == "llama_cpp":
         from .llama_cpp import resolve_model_path

@@ -20,6 +20,7 @@ class Completion:
     ttft_s: float
     tokens_estimated: bool = False  # True when the backend gave no usage and counts were estimated
     cached_prompt_tokens: int = 0  # prompt tokens served from a prefix cache
+    cached: bool = False  # True when the answer came from the response cache or a recording, not a call
 
 
 # Causes that say the backend could not be reached at all; a circuit breaker counts only these.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
+import itertools
 import json
 import os
 import random
@@ -74,14 +75,19 @@ class OpenAIBackend:
         api_key = os.environ.get(spec.api_key_env, "") if spec.api_key_env else ""
         self._secrets = [api_key]
         self._watchdog = _Watchdog()
-        self._client = openai.OpenAI(
-            base_url=spec.base_url or None,
-            # Local servers need no key, but the SDK insists on one.
-            api_key=api_key or "no-key",
-            max_retries=0,  # retried here, so that all attempts share one deadline
-            http_client=openai.DefaultHttpxClient(event_hooks={"response": [self._watchdog.arm]}),
-        )
-        self.endpoint = endpoint_of(str(self._client.base_url))
+        # One client per server of a pool (several base_url), taken in turn by each attempt.
+        self._clients = [
+            openai.OpenAI(
+                base_url=url,
+                # Local servers need no key, but the SDK insists on one.
+                api_key=api_key or "no-key",
+                max_retries=0,  # retried here, so that all attempts share one deadline
+                http_client=openai.DefaultHttpxClient(event_hooks={"response": [self._watchdog.arm]}),
+            )
+            for url in spec.base_urls or (None,)
+        ]
+        self._turns = itertools.count()
+        self.endpoint = ", ".join(endpoint_of(str(client.base_url)) for client in self._clients)
 
     def complete(self, messages: Sequence[Message]) -> Completion:
         """Answer within ``timeout_s``, retrying transient faults; any failure is a one-line BackendError."""
@@ -89,9 +95,10 @@ class OpenAIBackend:
         attempts = 0
         while True:
             attempts += 1
+            client = self._clients[next(self._turns) % len(self._clients)]
             try:
                 with self._watchdog.deadline(deadline):
-                    return self._streamed(messages, deadline) if self._stream else self._whole(messages, deadline)
+                    return self._streamed(client, messages, deadline) if self._stream else self._whole(client, messages, deadline)
             except Exception as exc:
                 failure = self._classify(exc, deadline)
             delay = self._retry_delay(failure, attempts, deadline)
@@ -101,11 +108,12 @@ class OpenAIBackend:
 
     def close(self) -> None:
         """Close the HTTP connection pool."""
-        self._client.close()
+        for client in self._clients:
+            client.close()
 
-    def _whole(self, messages: Sequence[Message], deadline: float) -> Completion:
+    def _whole(self, client: Any, messages: Sequence[Message], deadline: float) -> Completion:
         start = time.perf_counter()
-        response = self._client.chat.completions.create(
+        response = client.chat.completions.create(
             model=self._model, messages=_chat(messages), timeout=_time_left(deadline), **self._params)
         latency = time.perf_counter() - start
         choices = getattr(response, "choices", None)
@@ -123,13 +131,13 @@ class OpenAIBackend:
         return Completion(text, usage.prompt_tokens, usage.completion_tokens, latency, latency,
                           cached_prompt_tokens=_cached_tokens(usage))
 
-    def _streamed(self, messages: Sequence[Message], deadline: float) -> Completion:
+    def _streamed(self, client: Any, messages: Sequence[Message], deadline: float) -> Completion:
         start = time.perf_counter()
         first_token_at: float | None = None
         parts: list[str] = []
         usage = None
         finished = False  # a finish_reason ("stop", "length", ...) proves the answer is whole
-        stream = self._client.chat.completions.create(
+        stream = client.chat.completions.create(
             model=self._model,
             messages=_chat(messages),
             stream=True,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..analysis import Analysis
 from ..decide import VERDICT_NOTES
-from .tables import confusion_table, label_table, markdown_table, report_sections, verdict_word, won_lost_lines
+from .tables import confusion_table, label_table, markdown_table, repeat_lines, report_sections, verdict_word, won_lost_lines
 
 
 def markdown_report(analysis: Analysis) -> str:
@@ -17,6 +17,8 @@ def markdown_report(analysis: Analysis) -> str:
     lines += [f"{i}. **{r.step}**: {r.text}" for i, r in enumerate(rec.reasons, 1)]
     if analysis.warnings or analysis.notes:
         lines += ["", "### Warnings", ""] + [f"- {w}" for w in (*analysis.warnings, *analysis.notes)]
+    if analysis.repeated:
+        lines += ["", "### Repeats", ""] + [f"- {line.strip()}" for line in repeat_lines(analysis)]
     for title, (headers, rows) in report_sections(analysis):
         if rows:
             lines += ["", f"### {title}", ""] + markdown_table(headers, rows)

@@ -175,6 +175,22 @@ def report_sections(analysis: Analysis) -> list[tuple[str, Table]]:
     ]
 
 
+def repeat_lines(analysis: Analysis) -> list[str]:
+    """Per backend with repeated cases: draws, pass rate, pass^K and the flaky cases."""
+    lines = []
+    for backend in sorted({c.backend for c in analysis.repeated}):
+        cases = [c for c in analysis.repeated if c.backend == backend]
+        draws = sum(c.answered for c in cases)
+        all_passed = sum(c.answered > 0 and c.passed == c.answered for c in cases)
+        rate = sum(c.passed for c in cases) / draws if draws else None
+        lines.append(f"repeats, {backend}: {len(cases)} cases, {draws} answered draws: pass rate {_rate(rate)}, "
+                     f"every draw passed in {all_passed} of {len(cases)} cases (pass^k)")
+        flaky = [f"{c.file}::{c.id} ({c.passed}/{c.answered})" for c in cases if c.flaky]
+        if flaky:
+            lines.append(f"  flaky: {', '.join(flaky)}")
+    return lines
+
+
 def verdict_word(verdict: Verdict) -> str:
     """'passed', 'FAILED' or 'INCOMPLETE', with the case counts behind it."""
     word = {PASSED: "passed", FAILED: "FAILED", INCOMPLETE: "INCOMPLETE"}[verdict.status]

@@ -12,6 +12,7 @@ from .tables import (
     pair_cost_table,
     paired_table,
     recommendation_lines,
+    repeat_lines,
     side_by_side_table,
     table,
     volume_text,
@@ -25,7 +26,7 @@ def summary_lines(analysis: Analysis, verbose: bool = False) -> list[str]:
     ``verbose`` adds per-category, per-case and classification detail."""
     comparing = analysis.comparing
     lines = table(*category_table(analysis.gates)) + [""] + table(*backend_table(analysis.backends))
-    lines += list(analysis.notes)
+    lines += list(analysis.notes) + repeat_lines(analysis)
     if comparing or verbose:
         lines += [f"warning: {w}" for w in analysis.warnings]
         lines += ["", "side by side:"] + table(*side_by_side_table(analysis.side_by_side))
