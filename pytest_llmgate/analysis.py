@@ -9,7 +9,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from itertools import combinations
 
-from .cases import CATEGORIES
+from .baseline import Baseline, Regression, Tolerance, compare_with_baseline, regression_failures, regression_warnings
+from .cases import CATEGORIES, Threshold
 from .compare import (
     ALL,
     CategoryStats,
@@ -33,10 +34,19 @@ from .stats import proportion
 
 @dataclass(frozen=True)
 class BackendTerms:
-    """What the config says of a backend that rows do not carry: its approach and pricing."""
+    """What the config says of a backend that rows do not carry: its approach, pricing, own
+    thresholds (over the suite's), and what identifies its model and prompt."""
 
     approach: str = PROMPTED
     pricing: Pricing = field(default_factory=Pricing)
+    thresholds: Mapping[str, Threshold] = field(default_factory=dict)
+    provider: str = ""
+    model: str = ""
+    fingerprint: str = ""
+
+    def identity(self) -> dict[str, str]:
+        """The 'run' section's entry for this backend: provider, model and fingerprint."""
+        return {"provider": self.provider, "model": self.model, "fingerprint": self.fingerprint}
 
 
 @dataclass(frozen=True)
@@ -46,6 +56,7 @@ class Terms:
 
     gates: Mapping[str, GateTerms] = field(default_factory=dict)
     backends: Mapping[str, BackendTerms] = field(default_factory=dict)
+    regression_tolerance: Mapping[str, Tolerance] = field(default_factory=dict)  # per category ('regression:')
     volume_per_day: float | None = None
     horizon_months: float = DEFAULT_HORIZON_MONTHS
     policy: DecisionPolicy = field(default_factory=DecisionPolicy)
@@ -57,6 +68,27 @@ class Terms:
     def gate(self, group: str) -> GateTerms:
         """The gate terms of ``group``; no thresholds when unknown."""
         return self.gates.get(group, GateTerms())
+
+
+@dataclass(frozen=True)
+class BaselineCheck:
+    """A saved run to compare with: its backend (None: the same names, or its only one) and the drop
+    allowed before the run fails (None: compare and report, never fail)."""
+
+    baseline: Baseline
+    backend: str | None = None
+    tolerance: Tolerance | None = None
+
+    def compare(self, rows: Sequence[CaseRow], terms: Terms) -> tuple[Regression, list[str], list[str]]:
+        """The comparison of ``rows`` with the baseline, its failures (when gating) and its warnings."""
+        backend, saved = self.backend, self.baseline.backend_names
+        if backend is None and len(saved) == 1 and not set(saved) & {r.backend for r in rows}:
+            backend = saved[0]  # a run of another backend: the prompt or model change under review
+        regression = compare_with_baseline(self.baseline, rows, {name: t.identity() for name, t in terms.backends.items()},
+                                           backend)
+        tolerance = self.tolerance or Tolerance()
+        failures = [] if self.tolerance is None else regression_failures(regression, tolerance, terms.regression_tolerance)
+        return regression, failures, regression_warnings(regression, tolerance, terms.regression_tolerance)
 
 
 @dataclass(frozen=True)
@@ -175,6 +207,8 @@ class Analysis:
     warnings: tuple[str, ...]
     notes: tuple[str, ...]
     repeated: tuple[CaseSamples, ...]  # cases drawn several times (repeat:), per backend
+    regression: Regression | None  # the comparison with --llm-baseline
+    run_backends: Mapping[str, Mapping[str, str]]  # provider, model and fingerprint of each backend
     side_by_side: tuple[CategoryStats, ...]
     paired: tuple[PairedComparison, ...]
     classification: tuple[Classification, ...]
@@ -200,6 +234,8 @@ class Analysis:
             "warnings": list(self.warnings),
             "notes": list(self.notes),
             "repeats": [c.to_dict() for c in self.repeated],
+            "run": {"backends": {name: dict(identity) for name, identity in self.run_backends.items()}},
+            "baseline": None if self.regression is None else self.regression.to_dict(),
             "comparison": {
                 "categories": [s.to_dict() for s in self.side_by_side],
                 "paired": [p.to_dict() for p in self.paired],
@@ -257,7 +293,9 @@ def judge_groups(rows: Sequence[CaseRow], terms: Terms) -> list[GroupGate]:
     for backend, group, category in sorted(buckets, key=lambda k: (k[0], k[1], CATEGORIES.index(k[2]))):
         gate = terms.gate(group)
         stats = category_stats(backend, category, buckets[(backend, group, category)])
-        gates.append(judge_group(group, stats, gate.thresholds.get(category), gate.max_error_rate))
+        suite_threshold, own = gate.thresholds.get(category), terms.terms(backend).thresholds.get(category)
+        threshold = suite_threshold if own is None else own.over(suite_threshold)
+        gates.append(judge_group(group, stats, threshold, gate.max_error_rate))
     return gates
 
 
@@ -303,10 +341,12 @@ def notes_for(summaries: Sequence[BackendSummary]) -> list[str]:
     return notes
 
 
-def analyze(rows: Sequence[CaseRow], facts: RunFacts, terms: Terms) -> Analysis:
-    """Judge the gates and the verdict, summarize, compare every pair of backends, project costs and recommend."""
+def analyze(rows: Sequence[CaseRow], facts: RunFacts, terms: Terms, baseline: BaselineCheck | None = None) -> Analysis:
+    """Judge the gates, the regression against ``baseline`` and the verdict, summarize, compare every pair
+    of backends, project costs and recommend."""
     rows = sorted(rows, key=_sort_key)
     gates = judge_groups(rows, terms)
+    regression, regressed, regression_notes = baseline.compare(rows, terms) if baseline else (None, [], [])
     backends = sorted({r.backend for r in rows})
     summaries = [summarize_backend(name, [r for r in rows if r.backend == name], terms.terms(name).pricing)
                  for name in backends]
@@ -326,12 +366,14 @@ def analyze(rows: Sequence[CaseRow], facts: RunFacts, terms: Terms) -> Analysis:
                   if (profile := c.profile) is not None]
     return Analysis(
         rows=tuple(rows),
-        verdict=verdict(rows, gates, facts.interrupted, facts.stop_reason),
+        verdict=verdict(rows, gates, facts.interrupted, facts.stop_reason, regressed),
         gates=tuple(gates),
         backends=tuple(summaries),
-        warnings=tuple(threshold_warnings(gates)),
+        warnings=tuple(threshold_warnings(gates) + regression_notes),
         notes=tuple(notes_for(summaries)),
         repeated=tuple(repeated_cases(rows)),
+        regression=regression,
+        run_backends={name: terms.terms(name).identity() for name in backends},
         side_by_side=tuple(side_by_side(rows)),
         paired=tuple(comparisons),
         classification=tuple(found for name in backends if (found := classification(name, rows)) is not None),

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,8 @@ from .yamlio import (
 CATEGORIES = ("common", "edge", "adversarial")
 ROLES = ("system", "user", "assistant")
 GATE_MODES = ("point", "lower_bound")
+BUDGET_KEYS = ("latency_p95_ms", "ttft_p95_ms", "cost_per_request_usd")
+THRESHOLD_KEYS = ("accuracy", "format", "gate", *BUDGET_KEYS)
 _ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 FILE_KEYS = ("defaults", "thresholds", "cases")
 CASE_KEYS = ("id", "category", "input", "messages", "expect", "format", "must_pass", "task",
@@ -32,11 +35,23 @@ MAX_REPEAT = 100
 
 @dataclass(frozen=True)
 class Threshold:
-    """The gate of one category: minimum accuracy and format adherence."""
+    """The gate of one category: minimum accuracy and format adherence, and budgets on what the
+    run measures (p95 latency and TTFT of fresh answers, mean cost per request)."""
 
     accuracy: float | None = None
     format: float | None = None
     gate: str = "point"  # "point": the measured rate; "lower_bound": its 95% Wilson lower bound
+    latency_p95_ms: float | None = None
+    ttft_p95_ms: float | None = None
+    cost_per_request_usd: float | None = None
+
+    def over(self, base: Threshold | None) -> Threshold:
+        """This threshold with every key it leaves at its default taken from ``base`` (a backend's over the suite's)."""
+        if base is None:
+            return self
+        unset = Threshold()
+        return Threshold(**{f.name: getattr(base if getattr(self, f.name) == getattr(unset, f.name) else self, f.name)
+                            for f in fields(self)})
 
 
 @dataclass(frozen=True)
@@ -104,7 +119,7 @@ def load_case_file(path: Path, checks: CheckRegistry = DEFAULT_CHECKS) -> CaseFi
 
 
 def parse_thresholds(raw: Any, path: Path) -> dict[str, Threshold]:
-    """Parse a ``thresholds:`` mapping of category -> {accuracy, format, gate}."""
+    """Parse a ``thresholds:`` mapping of category -> {accuracy, format, gate, and the budgets}."""
     node = expect_mapping(raw, path, line_of(raw), "'thresholds'")
     result = {}
     for category, spec in node.items():
@@ -112,15 +127,19 @@ def parse_thresholds(raw: Any, path: Path) -> dict[str, Threshold]:
         if category not in CATEGORIES:
             raise SpecError(path, line, f"unknown category {category!r} in thresholds; use one of {', '.join(CATEGORIES)}")
         spec = expect_mapping(spec, path, line, f"thresholds for {category!r}")
-        reject_unknown(spec, ("accuracy", "format", "gate"), path, f"key in thresholds for {category!r}")
+        reject_unknown(spec, THRESHOLD_KEYS, path, f"key in thresholds for {category!r}")
         for key in ("accuracy", "format"):
             value = spec.get(key)
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1):
                 raise SpecError(path, spec.line_of(key), f"threshold {category}.{key} must be a number between 0 and 1, got {value!r}")
+        for key in BUDGET_KEYS:
+            value = spec.get(key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf):
+                raise SpecError(path, spec.line_of(key), f"threshold {category}.{key} must be a number > 0, got {value!r}")
         gate = spec.get("gate", "point")
         if gate not in GATE_MODES:
             raise SpecError(path, spec.line_of("gate"), f"threshold {category}.gate must be one of {', '.join(GATE_MODES)}, got {gate!r}")
-        result[category] = Threshold(spec.get("accuracy"), spec.get("format"), gate)
+        result[category] = Threshold(spec.get("accuracy"), spec.get("format"), gate, *(spec.get(key) for key in BUDGET_KEYS))
     return result
 
 

@@ -58,6 +58,9 @@ class CategoryStats:
     ttft_p50_ms: float | None
     ttft_p95_ms: float | None
     mean_cost_usd: float | None
+    fresh: int  # answers called in this run (not from the cache): only their timings are measurements
+    fresh_latency_p95_ms: float | None
+    fresh_ttft_p95_ms: float | None
 
     @property
     def cost_per_1k_usd(self) -> float | None:
@@ -90,6 +93,9 @@ def category_stats(backend: str, category: str, rows: Sequence[CaseRow]) -> Cate
         latency_p50_ms=percentile(latencies, 50), latency_p95_ms=percentile(latencies, 95),
         ttft_p50_ms=percentile(ttfts, 50), ttft_p95_ms=percentile(ttfts, 95),
         mean_cost_usd=_mean([r.cost_usd for r in done if r.cost_usd is not None]),
+        fresh=len(fresh := [r for r in done if not r.cached]),
+        fresh_latency_p95_ms=percentile([r.latency_ms for r in fresh if r.latency_ms is not None], 95),
+        fresh_ttft_p95_ms=percentile([r.ttft_ms for r in fresh if r.ttft_ms is not None], 95),
     )
 
 

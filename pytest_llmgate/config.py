@@ -7,15 +7,18 @@ API keys are never read into the config: a backend names the variable that holds
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .cases import Threshold, parse_thresholds
+from .baseline import Tolerance, parse_tolerance
+from .cases import CATEGORIES, Threshold, parse_thresholds
 from .cost import DEFAULT_HORIZON_MONTHS, Pricing, parse_volume
 from .decide import APPROACHES, PROMPTED, DecisionPolicy
 from .errors import SpecError
@@ -30,10 +33,10 @@ from .yamlio import (
 )
 
 CONFIG_NAME = "llmgate.yaml"
-CONFIG_KEYS = ("default_backend", "backends", "thresholds", "errors", "volume", "horizon_months", "decision")
+CONFIG_KEYS = ("default_backend", "backends", "thresholds", "errors", "regression", "volume", "horizon_months", "decision")
 BACKEND_KEYS = ("provider", "model", "base_url", "api_key_env", "system_prompt", "few_shot", "tasks",
                 "params", "pricing", "stream", "timeout_s", "max_retries", "n_ctx", "n_threads", "lora",
-                "lora_scale", "prefix_cache", "options", "description", "approach", "concurrency")
+                "lora_scale", "prefix_cache", "options", "description", "approach", "concurrency", "thresholds")
 PARAM_KEYS = ("temperature", "max_tokens", "top_p", "seed", "stop", "frequency_penalty", "presence_penalty")
 _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -74,6 +77,7 @@ class BackendSpec:
     n_ctx: int = 2048
     n_threads: int | None = None
     concurrency: int | None = None  # calls at once; None: --llm-concurrency or its default
+    thresholds: Mapping[str, Threshold] = field(default_factory=dict)  # per category, over the suite's (budgets)
     lora: str | None = None
     lora_scale: float = 1.0
     prefix_cache: bool = True
@@ -87,6 +91,15 @@ class BackendSpec:
         if task is None:
             return self.prompt
         return self.tasks.get(task)
+
+    @property
+    def fingerprint(self) -> str:
+        """A short hash of what shapes the answers (model, adapter, endpoint, prompts, params), to tell
+        a baseline made with another model or prompt from one made with this."""
+        shape = {"provider": self.provider, "model": self.model, "base_url": self.base_urls, "lora": self.lora,
+                 "lora_scale": self.lora_scale, "prompt": asdict(self.prompt),
+                 "tasks": {name: asdict(prompt) for name, prompt in sorted(self.tasks.items())}, "params": dict(self.params)}
+        return hashlib.sha256(json.dumps(shape, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
     @property
     def base_urls(self) -> tuple[str, ...]:
@@ -118,6 +131,7 @@ class SuiteConfig:
     horizon_months: float = DEFAULT_HORIZON_MONTHS
     decision: DecisionPolicy = field(default_factory=DecisionPolicy)
     max_error_rate: float = 0.0  # 'errors: {max_rate: ...}': the share of unanswered cases a gate tolerates
+    regression_tolerance: Mapping[str, Tolerance] = field(default_factory=dict)  # 'regression:' per category
 
     def backend(self, name: str) -> BackendSpec:
         """The backend called ``name``; SpecError listing the known names otherwise."""
@@ -162,7 +176,23 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> SuiteCo
         raise SpecError(path, root.line_of("default_backend"), f"default_backend {default!r} is not defined under 'backends'")
     thresholds = parse_thresholds(root["thresholds"], path) if "thresholds" in root else {}
     return SuiteConfig(path, backends, default, thresholds, **_parse_economics(root, path),
-                       max_error_rate=_parse_error_tolerance(root, path))
+                       max_error_rate=_parse_error_tolerance(root, path), regression_tolerance=_parse_regression(root, path))
+
+
+def _parse_regression(root: LineDict, path: Path) -> dict[str, Tolerance]:
+    """The ``regression:`` key: per category (or 'all'), the drop --llm-fail-on-regression allows, e.g. 'accuracy:2%'."""
+    if "regression" not in root:
+        return {}
+    node = expect_mapping(root["regression"], path, root.line_of("regression"), "'regression'")
+    tolerances = {}
+    for category, spec in node.items():
+        if category not in (*CATEGORIES, "all"):
+            raise SpecError(path, node.line_of(category), f"unknown category {category!r} in 'regression'; use one of {', '.join(CATEGORIES)} or all")
+        try:
+            tolerances[category] = parse_tolerance(spec if isinstance(spec, str) else repr(spec))
+        except ValueError as exc:
+            raise SpecError(path, node.line_of(category), f"regression.{category}: {exc}") from None
+    return tolerances
 
 
 def _parse_error_tolerance(root: LineDict, path: Path) -> float:
@@ -203,7 +233,7 @@ def _horizon(value: Any) -> float:
 
 
 # Parsed on their own below, with their own expansion (or none: pricing holds numbers).
-_PARSED_APART = ("system_prompt", "few_shot", "tasks", "params", "pricing")
+_PARSED_APART = ("system_prompt", "few_shot", "tasks", "params", "pricing", "thresholds")
 
 
 def _parse_backend(name: str, raw: Any, line: int, path: Path, environ: Mapping[str, str]) -> BackendSpec:
@@ -250,6 +280,7 @@ def _parse_backend(name: str, raw: Any, line: int, path: Path, environ: Mapping[
         params=expand(dict(params)),
         pricing=pricing,
         options=dict(options),
+        thresholds=parse_thresholds(node["thresholds"], path) if "thresholds" in node else {},
         missing_env=tuple(dict.fromkeys(missing)),
         **scalars,
     )

@@ -96,9 +96,26 @@ def judge_group(group: str, stats: CategoryStats, threshold: Threshold | None, m
             value, label = (lower, f"{metric} lower bound") if threshold.gate == "lower_bound" else (point, metric)
             if value < minimum:
                 failures.append(f"{where} {label} {value:.2f} < {minimum:.2f} ({count} cases)")
-    gated = threshold is not None and (threshold.accuracy is not None or threshold.format is not None)
+        failures += budget_failures(where, stats, threshold)
+    gated = threshold is not None and threshold != Threshold(gate=threshold.gate)
     status = INCOMPLETE if gaps else FAILED if failures else PASSED if gated else UNGATED
     return GroupGate(group, stats, threshold, status, tuple(failures), tuple(gaps))
+
+
+BUDGETS = (("latency_p95_ms", "p95 latency", "fresh_latency_p95_ms", " ms"),
+           ("ttft_p95_ms", "p95 TTFT", "fresh_ttft_p95_ms", " ms"),
+           ("cost_per_request_usd", "cost per request", "mean_cost_usd", " USD"))
+
+
+def budget_failures(where: str, stats: CategoryStats, threshold: Threshold) -> list[str]:
+    """One line per budget exceeded. Timings count fresh answers only: a cached answer's latency was
+    measured in another run, so a budget with no fresh answer is not judged."""
+    failures = []
+    for key, label, measure, unit in BUDGETS:
+        limit, value = getattr(threshold, key), getattr(stats, measure)
+        if limit is not None and value is not None and value > limit:
+            failures.append(f"{where} {label} {value:.6g}{unit} > {limit:g}{unit}")
+    return failures
 
 
 def must_pass_findings(rows: Sequence[CaseRow]) -> tuple[list[str], list[str]]:
@@ -109,10 +126,12 @@ def must_pass_findings(rows: Sequence[CaseRow]) -> tuple[list[str], list[str]]:
     return failures, gaps
 
 
-def verdict(rows: Sequence[CaseRow], groups: Sequence[GroupGate], interrupted: bool, stop_reason: str | None) -> Verdict:
-    """The run's verdict: incomplete when anything gated went unmeasured, else failed or passed."""
+def verdict(rows: Sequence[CaseRow], groups: Sequence[GroupGate], interrupted: bool, stop_reason: str | None,
+            regressions: Sequence[str] = ()) -> Verdict:
+    """The run's verdict: incomplete when anything gated went unmeasured, else failed (a threshold, a
+    must-pass case or a regression against the baseline) or passed."""
     failures, gaps = must_pass_findings(rows)
-    failures = [f for g in groups for f in g.failures] + failures
+    failures = [f for g in groups for f in g.failures] + failures + list(regressions)
     gaps = [gap for g in groups for gap in g.gaps] + gaps
     unplaced = [r for r in rows if r.status == NOT_RUN and not r.category]  # under xdist: known by node id only
     if unplaced:

@@ -54,6 +54,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="answer only from a recording (CI without an API key); a case it lacks is an error")
     group.addoption("--llm-repeat", type=int, metavar="K", dest="llm_repeat",
                     help="sample every case K times (over each case's 'repeat:'); reports pass rate, pass^K and flaky cases")
+    group.addoption("--llm-save-baseline", metavar="PATH", dest="llm_save_baseline",
+                    help="save this run's results as a baseline for --llm-baseline (the JSON results document)")
+    group.addoption("--llm-baseline", metavar="PATH", dest="llm_baseline",
+                    help="compare with a saved baseline: per-category changes, flipped cases, McNemar's test on the flips")
+    group.addoption("--llm-baseline-backend", metavar="NAME", dest="llm_baseline_backend",
+                    help="compare every backend of this run with this backend of the baseline (default: the same names)")
+    group.addoption("--llm-fail-on-regression", nargs="?", const="", metavar="TOLERANCE", dest="llm_fail_on_regression",
+                    help="fail when a category drops significantly against the baseline by more than TOLERANCE "
+                         "(e.g. accuracy:2%%,format:5%%; default none; per category under 'regression:' in llmgate.yaml)")
     parser.addini("llmgate_case_patterns", type="args", default=list(DEFAULT_CASE_PATTERNS),
                   help="glob patterns of case file names (default: *.llm.yaml *.llm.yml)")
 

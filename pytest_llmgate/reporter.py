@@ -10,8 +10,10 @@ from pathlib import PurePosixPath
 
 import pytest
 
-from .analysis import Analysis, RunFacts, analyze
+from .analysis import Analysis, BaselineCheck, RunFacts, analyze
+from .baseline import load_baseline
 from .cache import Recording
+from .errors import SpecError
 from .gate import PASSED
 from .report import write_reports
 from .report.tables import verdict_lines
@@ -42,6 +44,17 @@ class GateReporter:
         self.rows: dict[str, CaseRow] = {}
         self.other_failures: set[str] = set()  # node ids of failed tests that are not llmgate cases
         self.analysis: Analysis | None = None
+        self.baseline = self._baseline_check()
+
+    def _baseline_check(self) -> BaselineCheck | None:
+        """The --llm-baseline to compare with, read now so that a bad file is a usage error before any call."""
+        settings = self.runner.settings
+        if settings.baseline is None:
+            return None
+        try:
+            return BaselineCheck(load_baseline(settings.baseline), settings.baseline_backend, settings.fail_on_regression)
+        except SpecError as exc:
+            raise pytest.UsageError(str(exc)) from None
 
     def expect(self, rows: Iterable[CaseRow]) -> None:
         """Record collected cases; each stays 'not run' until a report of it arrives."""
@@ -81,9 +94,12 @@ class GateReporter:
         facts = RunFacts(interrupted=exitstatus == pytest.ExitCode.INTERRUPTED,
                          stop_reason=stop if isinstance(stop, str) else None)
         rows = list(self.rows.values())
-        self.analysis = analyze(rows, facts, self.runner.terms(rows))
+        try:
+            self.analysis = analyze(rows, facts, self.runner.terms(rows), self.baseline)
+        except SpecError as exc:  # a baseline backend this baseline does not have
+            raise pytest.UsageError(str(exc)) from None
         settings = self.runner.settings
-        write_reports(self.analysis, settings.report_json, settings.report_md, settings.report_html)
+        write_reports(self.analysis, settings.report_json, settings.report_md, settings.report_html, settings.save_baseline)
         if settings.record is not None:
             self.write_recording(rows)
         if session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
@@ -111,6 +127,7 @@ class GateReporter:
         for line in verdict_lines(self.analysis.verdict):
             terminalreporter.write_line(line, red=not passed, green=passed, bold=True)
         for what, path in (("results", settings.report_json), ("Markdown report", settings.report_md),
-                           ("HTML report", settings.report_html), ("recording", settings.record)):
+                           ("HTML report", settings.report_html), ("recording", settings.record),
+                           ("baseline", settings.save_baseline)):
             if path is not None:
                 terminalreporter.write_line(f"llmgate: {what} written to {path}")

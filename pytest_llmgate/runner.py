@@ -104,11 +104,13 @@ class Runner:
             gates.setdefault(row.group, self.group_terms(row))
             spec = suite.backends.get(row.backend)
             if spec is not None and row.backend not in backends:
-                backends[row.backend] = BackendTerms(spec.approach, spec.pricing)
+                backends[row.backend] = BackendTerms(spec.approach, spec.pricing, spec.thresholds, spec.provider, spec.model,
+                                                     spec.fingerprint)
         volume = self.settings.volume_per_day
         if first is None:
             return Terms(gates, backends, volume_per_day=volume)
-        return Terms(gates, backends, first.volume_per_day if volume is None else volume, first.horizon_months, first.decision)
+        return Terms(gates, backends, first.regression_tolerance, volume_per_day=first.volume_per_day if volume is None else volume,
+                     horizon_months=first.horizon_months, policy=first.decision)
 
     def all_secrets(self) -> tuple[str, ...]:
         """The API keys of every config loaded, to be redacted from what the run writes."""

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from .baseline import Tolerance, parse_tolerance
 from .cache import CACHE_MODES
 from .cost import parse_volume
 
@@ -34,6 +35,10 @@ class RunSettings:
     record: Path | None = None  # --llm-record: write every answer of the run to this recording
     replay: Path | None = None  # --llm-replay: answer only from this recording
     repeat: int | None = None  # --llm-repeat: samples per case, over each case's own 'repeat:'
+    save_baseline: Path | None = None
+    baseline: Path | None = None
+    baseline_backend: str | None = None
+    fail_on_regression: Tolerance | None = None  # None: compare with the baseline, never fail on it
 
     @classmethod
     def from_pytest(cls, config: pytest.Config) -> RunSettings:
@@ -52,6 +57,13 @@ class RunSettings:
             if value is not None and value < 1:
                 raise pytest.UsageError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
         cache_dir = path_option("llm_cache_dir") or _default_cache_dir(config)
+        tolerance = config.getoption("llm_fail_on_regression")
+        try:
+            fail_on_regression = None if tolerance is None else parse_tolerance(tolerance)
+        except ValueError as exc:
+            raise pytest.UsageError(f"--llm-fail-on-regression: {exc}") from None
+        if fail_on_regression is not None and config.getoption("llm_baseline") is None:
+            raise pytest.UsageError("--llm-fail-on-regression needs a baseline to compare with: --llm-baseline=PATH")
         volume = config.getoption("llm_volume")
         try:
             volume_per_day = None if volume is None else parse_volume(volume)
@@ -74,6 +86,10 @@ class RunSettings:
             record=path_option("llm_record"),
             replay=replay,
             repeat=config.getoption("llm_repeat"),
+            save_baseline=path_option("llm_save_baseline"),
+            baseline=path_option("llm_baseline"),
+            baseline_backend=config.getoption("llm_baseline_backend"),
+            fail_on_regression=fail_on_regression,
         )
 
 

@@ -54,7 +54,8 @@ def label_reply(text: str) -> str:
 class FaultServer:
     """The server; ``url`` is its OpenAI base URL, ``requests`` counts every request received."""
 
-    def __init__(self, *, reply: Callable[[str], str] = label_reply, fault_rate: float = 0.0, seed: int = 0,
+    def __init__(self, *, reply: Callable[[str], str] = label_reply, reply_to_chat: Callable[[list[dict[str, str]]], str] | None = None,
+                 fault_rate: float = 0.0, seed: int = 0,
                  random_faults: tuple[str, ...] = QUICK_FAULTS, latency_ms: float = 0.0,
                  trickle_s: float = 0.5, retry_after_s: float = 0.2, chunk_chars: int = 3,
                  max_hang_s: float = 120.0):
@@ -62,6 +63,7 @@ class FaultServer:
         if unknown:
             raise ValueError(f"unknown fault modes {sorted(unknown)}; known: {', '.join(FAULT_MODES)}")
         self.reply = reply
+        self.reply_to_chat = reply_to_chat  # when set, answers from the whole chat (system prompt included)
         self.fault_rate = fault_rate
         self.random_faults = random_faults
         self.latency_s = latency_ms / 1000
@@ -164,7 +166,7 @@ class _Handler(BaseHTTPRequestHandler):
             state.in_flight -= 1
         if fault not in FAULT_MODES:
             fault = None  # an unknown marker is plain text
-        answer = state.reply(question)
+        answer = state.reply_to_chat(messages) if state.reply_to_chat else state.reply(question)
         if fault in ("429", "500", "503", "echokey"):
             self._fail(fault)
         elif fault == "reset":

@@ -136,8 +136,8 @@ def test_html_report_is_one_self_contained_file(compare_suite: pytest.Pytester) 
 
 
 def test_xdist_controller_reads_pricing_and_approach(compare_suite: pytest.Pytester) -> None:
-    serial = compare_suite.runpytest(*BOTH, "--llm-report-json=serial.json")
-    parallel = compare_suite.runpytest_subprocess(*BOTH, "-n", "2", "--llm-report-json=parallel.json")
+    serial = compare_suite.runpytest(*BOTH, "--llm-cache=off", "--llm-report-json=serial.json")
+    parallel = compare_suite.runpytest_subprocess(*BOTH, "--llm-cache=off", "-n", "2", "--llm-report-json=parallel.json")
     assert parallel.ret == serial.ret == pytest.ExitCode.OK
     load = lambda name: json.loads((compare_suite.path / name).read_text())  # noqa: E731
     for section in ("comparison", "cost", "recommendation"):

@@ -122,8 +122,8 @@ def test_junit_xml_carries_metrics(fake_suite: pytest.Pytester) -> None:
 
 
 def test_xdist_gives_the_same_summary(fake_suite: pytest.Pytester) -> None:
-    serial = fake_suite.runpytest("--llm-report-json=serial.json")
-    parallel = fake_suite.runpytest_subprocess("-n", "2", "--llm-report-json=parallel.json")
+    serial = fake_suite.runpytest("--llm-cache=off", "--llm-report-json=serial.json")
+    parallel = fake_suite.runpytest_subprocess("-n", "2", "--llm-cache=off", "--llm-report-json=parallel.json")
     assert parallel.ret == serial.ret == pytest.ExitCode.OK
     summary = lambda name: json.loads((fake_suite.path / name).read_text())["summary"]  # noqa: E731
     assert summary("parallel.json") == summary("serial.json")

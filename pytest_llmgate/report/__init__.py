@@ -27,10 +27,14 @@ def write_text(path: Path, text: str) -> None:
         raise
 
 
-def write_reports(analysis: Analysis, json_path: Path | None, md_path: Path | None, html_path: Path | None) -> None:
-    """Write each report asked for, all from one analysis; plotly is imported only for HTML."""
-    if json_path is not None:
-        write_text(json_path, json.dumps(analysis.to_dict(), indent=2) + "\n")
+def write_reports(analysis: Analysis, json_path: Path | None, md_path: Path | None, html_path: Path | None,
+                  baseline_path: Path | None = None) -> None:
+    """Write each report asked for, all from one analysis; a baseline is the JSON document, saved for
+    a later --llm-baseline; plotly is imported only for HTML."""
+    paths = [path for path in (json_path, baseline_path) if path is not None]
+    document = json.dumps(analysis.to_dict(), indent=2) + "\n" if paths else ""
+    for path in paths:
+        write_text(path, document)
     if md_path is not None:
         from .markdown import markdown_report
 

@@ -14,7 +14,7 @@ from plotly.offline import get_plotlyjs
 from ..analysis import Analysis
 from ..compare import answered
 from ..decide import VERDICT_NOTES
-from .tables import report_sections, verdict_word
+from .tables import regression_lines, regression_table, report_sections, verdict_word
 
 CHART_HEIGHT = "440px"
 STYLE = """
@@ -110,6 +110,10 @@ def html_report(analysis: Analysis) -> str:
         _chart(cost_chart(analysis), "llmgate-cost"),
         _chart(latency_chart(analysis), "llmgate-latency"),
     ]
+    if analysis.regression is not None:
+        parts += ["<h2>Changes since the baseline</h2>",
+                  "".join(f"<p>{html.escape(line.strip())}</p>" for line in regression_lines(analysis.regression)),
+                  _table(*regression_table(analysis.regression))]
     parts += [f"<h2>{html.escape(title)}</h2>{_table(*data)}" for title, data in report_sections(analysis) if data[1]]
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return (

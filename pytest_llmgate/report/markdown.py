@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from ..analysis import Analysis
+from ..baseline import flip_lines
 from ..decide import VERDICT_NOTES
-from .tables import confusion_table, label_table, markdown_table, repeat_lines, report_sections, verdict_word, won_lost_lines
+from .tables import confusion_table, label_table, markdown_table, regression_table, repeat_lines, report_sections, verdict_word, won_lost_lines
 
 
 def markdown_report(analysis: Analysis) -> str:
@@ -19,6 +20,13 @@ def markdown_report(analysis: Analysis) -> str:
         lines += ["", "### Warnings", ""] + [f"- {w}" for w in (*analysis.warnings, *analysis.notes)]
     if analysis.repeated:
         lines += ["", "### Repeats", ""] + [f"- {line.strip()}" for line in repeat_lines(analysis)]
+    if analysis.regression is not None:
+        regression = analysis.regression
+        lines += ["", "### Changes since the baseline", "", f"Compared with `{regression.baseline_path}`."]
+        lines += [""] + [f"- {label}" for label in regression.labels] + [""] + markdown_table(*regression_table(regression))
+        flips = flip_lines(regression)
+        if flips:
+            lines += ["", "<details open><summary>Changed cases</summary>", ""] + [f"- {line}" for line in flips] + ["", "</details>"]
     for title, (headers, rows) in report_sections(analysis):
         if rows:
             lines += ["", f"### {title}", ""] + markdown_table(headers, rows)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..analysis import Analysis, BackendSummary, PairCost
+from ..baseline import MetricChange, Regression, flip_lines
 from ..compare import CategoryStats, Classification, PairedComparison
 from ..decide import VERDICT_NOTES, Recommendation
 from ..gate import FAILED, INCOMPLETE, PASSED, UNGATED, GroupGate, Verdict
@@ -189,6 +190,26 @@ def repeat_lines(analysis: Analysis) -> list[str]:
         if flaky:
             lines.append(f"  flaky: {', '.join(flaky)}")
     return lines
+
+
+def regression_table(regression: Regression) -> Table:
+    """Per backend, group and category against the baseline: accuracy and format before and after, flips, p."""
+    def change(metric: MetricChange) -> str:
+        return "-" if metric.change_points is None else _points(metric.change_points)
+
+    rows = [[c.backend if c.backend == c.baseline_backend else f"{c.backend} (vs {c.baseline_backend})", c.group, c.category,
+             str(c.accuracy.n), _rate(c.accuracy.baseline), _rate(c.accuracy.current), change(c.accuracy),
+             _rate(c.format.baseline), _rate(c.format.current), change(c.format), str(c.regressed), str(c.fixed),
+             f"{c.p_value:.3g}"]
+            for c in regression.categories]
+    return (["backend", "group", "category", "cases", "acc before", "acc now", "points", "format before", "format now",
+             "points", "regressed", "fixed", "McNemar p"], rows)
+
+
+def regression_lines(regression: Regression) -> list[str]:
+    """The baseline compared with, what differs in what was run, then the flipped cases with their outputs."""
+    return [f"against the baseline {regression.baseline_path}:", *(f"  {label}" for label in regression.labels),
+            *(f"  {line}" for line in flip_lines(regression))]
 
 
 def verdict_word(verdict: Verdict) -> str:

@@ -12,6 +12,8 @@ from .tables import (
     pair_cost_table,
     paired_table,
     recommendation_lines,
+    regression_lines,
+    regression_table,
     repeat_lines,
     side_by_side_table,
     table,
@@ -44,4 +46,6 @@ def summary_lines(analysis: Analysis, verbose: bool = False) -> list[str]:
             lines += [""] + table(*pair_cost_table(analysis.pair_costs))
     if comparing:
         lines += [""] + recommendation_lines(analysis.recommendation)
+    if analysis.regression is not None:
+        lines += ["", *regression_lines(analysis.regression)] + table(*regression_table(analysis.regression))
     return lines + [""]
