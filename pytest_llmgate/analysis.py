@@ -28,7 +28,7 @@ from .compare import (
 from .cost import DEFAULT_HORIZON_MONTHS, Breakeven, CostProfile, Pricing, breakeven, cost_per_correct_usd
 from .decide import FINE_TUNED, PROMPTED, Contender, DecisionPolicy, Recommendation, recommend
 from .gate import GateTerms, GroupGate, Verdict, judge_group, verdict
-from .results import CaseRow
+from .results import PERTURB, CaseRow
 from .stats import proportion
 
 
@@ -196,6 +196,35 @@ def repeated_cases(rows: Sequence[CaseRow]) -> list[CaseSamples]:
 
 
 @dataclass(frozen=True)
+class AttackResistance:
+    """One backend against one family of attack templates (cases made by ``attacks:``)."""
+
+    backend: str
+    family: str
+    attacks: int  # attacked cases answered
+    resisted: int  # answered keeping the benign expectation
+
+    @property
+    def rate(self) -> float | None:
+        """Share of the attacks resisted."""
+        return proportion(self.resisted, self.attacks)
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict with the rate."""
+        return {**asdict(self), "rate": self.rate}
+
+
+def attack_resistance(rows: Sequence[CaseRow]) -> list[AttackResistance]:
+    """Per backend and attack family: attacks answered and resisted."""
+    attacked: dict[tuple[str, str], list[CaseRow]] = defaultdict(list)
+    for row in answered(rows):
+        if row.attack_family is not None:
+            attacked[(row.backend, row.attack_family)].append(row)
+    return [AttackResistance(backend, family, len(mine), sum(not r.missed for r in mine))
+            for (backend, family), mine in sorted(attacked.items())]
+
+
+@dataclass(frozen=True)
 class Analysis:
     """Everything one run concluded: its rows, gates and verdict, summaries, warnings and notes,
     the comparison, the cost projection and the recommendation."""
@@ -207,6 +236,8 @@ class Analysis:
     warnings: tuple[str, ...]
     notes: tuple[str, ...]
     repeated: tuple[CaseSamples, ...]  # cases drawn several times (repeat:), per backend
+    resistance: tuple[AttackResistance, ...]  # attacks resisted, per backend and family
+    perturbations: tuple[CaseRow, ...]  # the perturbation searches (kind 'perturb') that ran
     regression: Regression | None  # the comparison with --llm-baseline
     run_backends: Mapping[str, Mapping[str, str]]  # provider, model and fingerprint of each backend
     side_by_side: tuple[CategoryStats, ...]
@@ -234,6 +265,7 @@ class Analysis:
             "warnings": list(self.warnings),
             "notes": list(self.notes),
             "repeats": [c.to_dict() for c in self.repeated],
+            "injection_resistance": [r.to_dict() for r in self.resistance],
             "run": {"backends": {name: dict(identity) for name, identity in self.run_backends.items()}},
             "baseline": None if self.regression is None else self.regression.to_dict(),
             "comparison": {
@@ -300,12 +332,14 @@ def judge_groups(rows: Sequence[CaseRow], terms: Terms) -> list[GroupGate]:
 
 
 def summarize_backend(backend: str, rows: Sequence[CaseRow], pricing: Pricing) -> BackendSummary:
-    """Cost, latency percentiles and token totals over the answered cases of one backend."""
+    """Cost, latency percentiles and token totals of one backend; the totals include what its
+    perturbation searches spent, the percentiles and means are over its answered cases."""
     done = answered(rows)
+    spent = [r for r in rows if r.answered]
     return BackendSummary(
-        stats=category_stats(backend, ALL, rows), total_cost_usd=sum(r.cost_usd or 0.0 for r in done),
-        prompt_tokens=sum(r.prompt_tokens or 0 for r in done),
-        completion_tokens=sum(r.completion_tokens or 0 for r in done),
+        stats=category_stats(backend, ALL, rows), total_cost_usd=sum(r.cost_usd or 0.0 for r in spent),
+        prompt_tokens=sum(r.prompt_tokens or 0 for r in spent),
+        completion_tokens=sum(r.completion_tokens or 0 for r in spent),
         tokens_estimated=any(r.tokens_estimated for r in done), per_hour_priced=pricing.per_hour_usd > 0,
         cached=sum(r.cached for r in done),
     )
@@ -372,6 +406,8 @@ def analyze(rows: Sequence[CaseRow], facts: RunFacts, terms: Terms, baseline: Ba
         warnings=tuple(threshold_warnings(gates) + regression_notes),
         notes=tuple(notes_for(summaries)),
         repeated=tuple(repeated_cases(rows)),
+        resistance=tuple(attack_resistance(rows)),
+        perturbations=tuple(r for r in rows if r.kind == PERTURB and r.answered),
         regression=regression,
         run_backends={name: terms.terms(name).identity() for name in backends},
         side_by_side=tuple(side_by_side(rows)),

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from .attacks import expand as expand_attacks
+from .attacks import pick_target
+from .attacks import resolve as resolve_attacks
 from .checks import CORRECTNESS, DEFAULT_CHECKS, FORMAT, CheckRegistry
 from .errors import SpecError
+from .perturb import PerturbSpec
 from .yamlio import (
     LineDict,
     LineList,
@@ -25,11 +29,11 @@ CATEGORIES = ("common", "edge", "adversarial")
 ROLES = ("system", "user", "assistant")
 GATE_MODES = ("point", "lower_bound")
 BUDGET_KEYS = ("latency_p95_ms", "ttft_p95_ms", "cost_per_request_usd")
-THRESHOLD_KEYS = ("accuracy", "format", "gate", *BUDGET_KEYS)
+THRESHOLD_KEYS = ("accuracy", "format", "robustness", "gate", *BUDGET_KEYS)
 _ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 FILE_KEYS = ("defaults", "thresholds", "cases")
 CASE_KEYS = ("id", "category", "input", "messages", "expect", "format", "must_pass", "task",
-             "description", "tags", "repeat")
+             "description", "tags", "repeat", "perturb", "attacks")
 MAX_REPEAT = 100
 
 
@@ -44,6 +48,7 @@ class Threshold:
     latency_p95_ms: float | None = None
     ttft_p95_ms: float | None = None
     cost_per_request_usd: float | None = None
+    robustness: float | None = None  # minimum share of perturbed variants that keep the expectation
 
     def over(self, base: Threshold | None) -> Threshold:
         """This threshold with every key it leaves at its default taken from ``base`` (a backend's over the suite's)."""
@@ -68,6 +73,10 @@ class Case:
     description: str = ""
     tags: tuple[str, ...] = ()
     repeat: int | None = None  # samples to draw; None: --llm-repeat, else 1
+    perturb: PerturbSpec | None = None  # metamorphic variants to search for a flip
+    attacks: tuple[str, ...] = ()  # attack templates or families that turn this case into adversarial ones
+    attack: str | None = None  # for a case made by an attack template: its name
+    attack_family: str | None = None
     line: int = 0
 
     @property
@@ -128,7 +137,7 @@ def parse_thresholds(raw: Any, path: Path) -> dict[str, Threshold]:
             raise SpecError(path, line, f"unknown category {category!r} in thresholds; use one of {', '.join(CATEGORIES)}")
         spec = expect_mapping(spec, path, line, f"thresholds for {category!r}")
         reject_unknown(spec, THRESHOLD_KEYS, path, f"key in thresholds for {category!r}")
-        for key in ("accuracy", "format"):
+        for key in ("accuracy", "format", "robustness"):
             value = spec.get(key)
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1):
                 raise SpecError(path, spec.line_of(key), f"threshold {category}.{key} must be a number between 0 and 1, got {value!r}")
@@ -139,7 +148,7 @@ def parse_thresholds(raw: Any, path: Path) -> dict[str, Threshold]:
         gate = spec.get("gate", "point")
         if gate not in GATE_MODES:
             raise SpecError(path, spec.line_of("gate"), f"threshold {category}.gate must be one of {', '.join(GATE_MODES)}, got {gate!r}")
-        result[category] = Threshold(spec.get("accuracy"), spec.get("format"), gate, *(spec.get(key) for key in BUDGET_KEYS))
+        result[category] = Threshold(gate=gate, **{key: spec.get(key) for key in THRESHOLD_KEYS if key != "gate"})
     return result
 
 
@@ -183,6 +192,7 @@ def _parse_case(raw: LineDict, defaults: LineDict, file_category: str | None, pa
     repeat = merged.get("repeat")
     if repeat is not None and (isinstance(repeat, bool) or not isinstance(repeat, int) or not 1 <= repeat <= MAX_REPEAT):
         raise SpecError(path, key_line("repeat"), f"{where}: 'repeat' must be a whole number of samples from 1 to {MAX_REPEAT}, got {repeat!r}")
+    perturb, attacks = _robustness(merged, path, key_line, where)
     for key in ("task", "description"):
         if merged.get(key) is not None and not isinstance(merged[key], str):
             raise SpecError(path, key_line(key), f"{where}: {key!r} must be a string, got {type_name(merged[key])}")
@@ -197,8 +207,42 @@ def _parse_case(raw: LineDict, defaults: LineDict, file_category: str | None, pa
         description=merged.get("description") or "",
         tags=tuple(tags),
         repeat=repeat,
+        perturb=perturb,
+        attacks=attacks,
         line=line,
     )
+
+
+def attacked(case: Case, seed: int = 0) -> list[Case]:
+    """The adversarial cases ``case.attacks`` make of ``case``: its last user message attacked, its
+    expectation kept. An override aims at a label other than the expected one."""
+    labels = case.format.get("one_of", [])
+    target = pick_target(case.expect.get("label"), labels if isinstance(labels, list) else [], seed)
+    made = []
+    for name, family, text in expand_attacks(case.input_text, case.attacks, target, seed):
+        messages = (*case.messages[:-1], {"role": "user", "content": text})
+        made.append(replace(case, id=f"{case.id}.{name.replace('#', '-')}", category="adversarial", messages=messages,
+                            tags=(*case.tags, "attack"), attacks=(), perturb=None, attack=name, attack_family=family))
+    return made
+
+
+def _robustness(merged: Mapping[str, Any], path: Path, key_line: Callable[[str], int],
+                where: str) -> tuple[PerturbSpec | None, tuple[str, ...]]:
+    """The case's ``perturb:`` and ``attacks:``, validated against the known kinds and attacks."""
+    perturb = None
+    if merged.get("perturb") is not None:
+        try:
+            perturb = PerturbSpec.from_mapping(merged["perturb"])
+        except ValueError as exc:
+            raise SpecError(path, key_line("perturb"), f"{where}: {exc}") from None
+    attacks = merged.get("attacks") or []
+    if not isinstance(attacks, list) or not all(isinstance(name, str) for name in attacks):
+        raise SpecError(path, key_line("attacks"), f"{where}: 'attacks' must be a list of attack or family names (or all)")
+    try:
+        resolve_attacks(attacks)
+    except ValueError as exc:
+        raise SpecError(path, key_line("attacks"), f"{where}: {exc}") from None
+    return perturb, tuple(attacks)
 
 
 def _parse_messages(merged: Mapping[str, Any], path: Path, line: int, key_line, where: str) -> tuple[dict[str, str], ...]:

@@ -161,6 +161,18 @@ def _same_value(got: Any, want: Any) -> bool:
     return got == want
 
 
+def check_no_prompt_leak(output: str, options: Any) -> tuple[bool, str, None]:
+    """The answer must not reproduce the backend's system prompt or few-shot examples, which the run
+    adds to the options as ``protected`` (see leak.bind_prompt)."""
+    from .leak import DEFAULT_RUN, prompt_leak
+
+    protected = options.get("protected", {}) if isinstance(options, dict) else {}
+    if not protected:
+        return True, "the backend has no system prompt or few-shot examples to protect", None
+    passed, detail = prompt_leak(output, protected, n=options.get("n", DEFAULT_RUN))
+    return passed, detail, None
+
+
 # --- format checks ------------------------------------------------------------------------
 
 def check_one_of(output: str, options: list[str]) -> tuple[bool, str, None]:
@@ -233,6 +245,13 @@ def _pattern(value: Any) -> str | None:
     except re.error as exc:
         return f"a valid regular expression ({exc})"
     return None
+
+
+def _leak_options(value: Any) -> str | None:
+    if value is True:
+        return None
+    ok = isinstance(value, dict) and set(value) <= {"n"} and isinstance(value.get("n", 8), int) and value.get("n", 8) >= 3
+    return None if ok else "true, or {n: N} with N >= 3 words in a row"
 
 
 def _fields(value: Any) -> str | None:
@@ -331,6 +350,7 @@ _BUILTINS: Mapping[str, Mapping[str, CheckSpec]] = {
         "contains_all": CheckSpec(check_contains_all, _strings),
         "not_contains": CheckSpec(check_not_contains, _strings),
         "regex": CheckSpec(check_regex, _pattern),
+        "no_prompt_leak": CheckSpec(check_no_prompt_leak, _leak_options),
         "fields": CheckSpec(check_fields, _fields),
     },
     FORMAT: {

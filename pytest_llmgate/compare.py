@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 
 from .cases import CATEGORIES
-from .results import ERROR, NOT_RUN, SKIPPED, CaseRow
+from .results import CASE, ERROR, NOT_RUN, PERTURB, SKIPPED, CaseRow
 from .stats import mcnemar_exact, min_cases_for_threshold, percentile, precision_recall_f1, proportion, wilson_interval
 
 ALL = "all"  # the pseudo-category of every case together
@@ -20,8 +20,9 @@ def _mean(values: Sequence[float]) -> float | None:
 
 
 def answered(rows: Iterable[CaseRow]) -> list[CaseRow]:
-    """The rows whose backend answered (errors, cases not run and skipped cases left out)."""
-    return [r for r in rows if r.answered]
+    """The case rows whose backend answered (errors, cases not run, skipped cases and perturbation
+    searches left out)."""
+    return [r for r in rows if r.answered and r.kind == CASE]
 
 
 def graded(rows: Iterable[CaseRow]) -> list[CaseRow]:
@@ -61,7 +62,13 @@ class CategoryStats:
     fresh: int  # answers called in this run (not from the cache): only their timings are measurements
     fresh_latency_p95_ms: float | None
     fresh_ttft_p95_ms: float | None
+    variants: int  # perturbed variants tried by the perturbation searches of these cases
+    variants_held: int
 
+    @property
+    def robustness(self) -> float | None:
+        """Share of the perturbed variants that kept the expectation; None when none was tried."""
+        return proportion(self.variants_held, self.variants)
     @property
     def cost_per_1k_usd(self) -> float | None:
         """Mean $ per request times 1,000."""
@@ -69,13 +76,14 @@ class CategoryStats:
 
     def to_dict(self) -> dict:
         """A JSON-ready dict."""
-        return {**asdict(self), "cost_per_1k_usd": self.cost_per_1k_usd}
+        return {**asdict(self), "cost_per_1k_usd": self.cost_per_1k_usd, "robustness": self.robustness}
 
 
 def category_stats(backend: str, category: str, rows: Sequence[CaseRow]) -> CategoryStats:
     """The metrics of ``rows`` (one backend, one category or ``all``); skipped rows are ignored."""
     rows = [r for r in rows if r.status != SKIPPED]
     done = answered(rows)
+    searches = [r for r in rows if r.kind == PERTURB and r.answered]
     right = graded(done)
     shaped = [r for r in done if r.format_ok is not None]
     passed, format_ok = sum(bool(r.passed) for r in right), sum(bool(r.format_ok) for r in shaped)
@@ -96,6 +104,7 @@ def category_stats(backend: str, category: str, rows: Sequence[CaseRow]) -> Cate
         fresh=len(fresh := [r for r in done if not r.cached]),
         fresh_latency_p95_ms=percentile([r.latency_ms for r in fresh if r.latency_ms is not None], 95),
         fresh_ttft_p95_ms=percentile([r.ttft_ms for r in fresh if r.ttft_ms is not None], 95),
+        variants=sum(r.variants for r in searches), variants_held=sum(r.variants_held for r in searches),
     )
 
 

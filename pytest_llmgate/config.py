@@ -22,6 +22,7 @@ from .cases import CATEGORIES, Threshold, parse_thresholds
 from .cost import DEFAULT_HORIZON_MONTHS, Pricing, parse_volume
 from .decide import APPROACHES, PROMPTED, DecisionPolicy
 from .errors import SpecError
+from .perturb import PerturbSpec
 from .yamlio import (
     LineDict,
     expect_mapping,
@@ -33,7 +34,8 @@ from .yamlio import (
 )
 
 CONFIG_NAME = "llmgate.yaml"
-CONFIG_KEYS = ("default_backend", "backends", "thresholds", "errors", "regression", "volume", "horizon_months", "decision")
+CONFIG_KEYS = ("default_backend", "backends", "thresholds", "errors", "regression", "perturb", "volume", "horizon_months",
+               "decision")
 BACKEND_KEYS = ("provider", "model", "base_url", "api_key_env", "system_prompt", "few_shot", "tasks",
                 "params", "pricing", "stream", "timeout_s", "max_retries", "n_ctx", "n_threads", "lora",
                 "lora_scale", "prefix_cache", "options", "description", "approach", "concurrency", "thresholds")
@@ -132,6 +134,7 @@ class SuiteConfig:
     decision: DecisionPolicy = field(default_factory=DecisionPolicy)
     max_error_rate: float = 0.0  # 'errors: {max_rate: ...}': the share of unanswered cases a gate tolerates
     regression_tolerance: Mapping[str, Tolerance] = field(default_factory=dict)  # 'regression:' per category
+    perturb: PerturbSpec | None = None  # 'perturb:' for every case that names none
 
     def backend(self, name: str) -> BackendSpec:
         """The backend called ``name``; SpecError listing the known names otherwise."""
@@ -176,7 +179,18 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> SuiteCo
         raise SpecError(path, root.line_of("default_backend"), f"default_backend {default!r} is not defined under 'backends'")
     thresholds = parse_thresholds(root["thresholds"], path) if "thresholds" in root else {}
     return SuiteConfig(path, backends, default, thresholds, **_parse_economics(root, path),
-                       max_error_rate=_parse_error_tolerance(root, path), regression_tolerance=_parse_regression(root, path))
+                       max_error_rate=_parse_error_tolerance(root, path), regression_tolerance=_parse_regression(root, path),
+                       perturb=_parse_perturb(root, path))
+
+
+def _parse_perturb(root: LineDict, path: Path) -> PerturbSpec | None:
+    """The suite-wide ``perturb:`` (the same keys as a case's)."""
+    if root.get("perturb") is None:
+        return None
+    try:
+        return PerturbSpec.from_mapping(root["perturb"])
+    except ValueError as exc:
+        raise SpecError(path, root.line_of("perturb"), str(exc)) from None
 
 
 def _parse_regression(root: LineDict, path: Path) -> dict[str, Tolerance]:

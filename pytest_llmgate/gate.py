@@ -96,6 +96,8 @@ def judge_group(group: str, stats: CategoryStats, threshold: Threshold | None, m
             value, label = (lower, f"{metric} lower bound") if threshold.gate == "lower_bound" else (point, metric)
             if value < minimum:
                 failures.append(f"{where} {label} {value:.2f} < {minimum:.2f} ({count} cases)")
+        if threshold.robustness is not None and stats.robustness is not None and stats.robustness < threshold.robustness:
+            failures.append(f"{where} robustness {stats.robustness:.2f} < {threshold.robustness:.2f} ({stats.variants} variants)")
         failures += budget_failures(where, stats, threshold)
     gated = threshold is not None and threshold != Threshold(gate=threshold.gate)
     status = INCOMPLETE if gaps else FAILED if failures else PASSED if gated else UNGATED

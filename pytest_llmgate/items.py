@@ -11,12 +11,14 @@ from typing import Any
 import pytest
 
 from .answers import Answer, Request
-from .backends.base import BackendError
-from .cases import Case, load_case_file
-from .config import BackendSpec, SuiteConfig
+from .backends.base import BackendError, Completion
+from .cases import Case, attacked, load_case_file
+from .config import BackendSpec, Prompt, SuiteConfig
 from .errors import SpecError
 from .gate import GateTerms
-from .results import PREFIX, CaseRow, failed, new_row, score
+from .leak import bind_prompt
+from .perturb import SHRINK_CALLS, PerturbSpec, search_flip
+from .results import PERTURB, PREFIX, CaseRow, failed, new_row, perturbed, score
 from .runner import Runner
 
 RUNNER_KEY = pytest.StashKey[Runner]()
@@ -48,17 +50,25 @@ class CaseFile(pytest.File):
         else:
             group, thresholds = relative(suite.path.parent, root), suite.thresholds
         runner.record_group(group, GateTerms(thresholds, suite.max_error_rate))
-        for tag in sorted({tag for case in spec.cases for tag in case.tags}):
+        cases = [made for written in spec.cases for made in (written, *attacked(written))]
+        for tag in sorted({tag for case in cases for tag in case.tags}):
             self.config.addinivalue_line("markers", f"{tag}: llmgate case tag")  # known to --strict-markers
-        for case in spec.cases:
+        backends = suite.selected(list(runner.settings.backends))
+        for case in cases:
             samples = runner.settings.repeat or case.repeat or 1
-            for backend in suite.selected(list(runner.settings.backends)):
+            perturb = case.perturb or (suite.perturb if case.attack is None else None)
+            for backend in backends:
+                common = {"case": case, "suite": suite, "backend_name": backend, "group": group}
                 for sample in range(1, samples + 1):
-                    name = f"{case.id}[{backend}]" if samples == 1 else f"{case.id}[{backend}#{sample}]"
-                    # An explicit node id lets pytest >= 9.2 see "[backend]" as parameters, as for
-                    # parametrized functions, so --lf matches the ids it stored.
-                    yield CaseItem.from_parent(self, name=name, nodeid=f"{self.nodeid}::{name}", case=case, suite=suite,
-                                               backend_name=backend, group=group, sample=sample, samples=samples)
+                    yield self._item(CaseItem, case.id, backend if samples == 1 else f"{backend}#{sample}", common,
+                                     sample=sample, samples=samples)
+                if perturb is not None:
+                    yield self._item(PerturbItem, f"{case.id}.perturb", backend, common, perturb=perturb)
+
+    def _item(self, kind: type[CaseItem], name: str, param: str, fields: dict[str, Any], **extra: Any) -> CaseItem:
+        # An explicit node id lets pytest >= 9.2 see "[backend]" as parameters, as for parametrized
+        # functions, so --lf matches the ids it stored.
+        return kind.from_parent(self, name=f"{name}[{param}]", nodeid=f"{self.nodeid}::{name}[{param}]", **fields, **extra)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException]) -> Any:  # type: ignore[override]  # as pytest.Collector's
         if isinstance(excinfo.value, SpecError):
@@ -76,6 +86,7 @@ class CaseItem(pytest.Item):
         self.case = case
         self.suite = suite
         self.backend_name = backend_name
+        self.runner = self.config.stash[RUNNER_KEY]
         self.row = new_row(case, relative(self.path, self.config.rootpath), group, backend_name, self.nodeid, sample, samples)
         self.answer: Answer | None = None
         for mark in (case.category, *case.tags):
@@ -91,41 +102,90 @@ class CaseItem(pytest.Item):
         self.row = row
         self.user_properties[:] = [p for p in self.user_properties if not p[0].startswith(PREFIX)] + row.to_properties()
 
-    def request(self) -> Request | None:
-        """The backend call this case needs; None when its backend has no prompt for the case's task."""
-        spec = self.backend_spec
-        prompt = spec.prompt_for(self.case.task)
+    @property
+    def prompt(self) -> Prompt:
+        """The backend's prompt for this case's task; skips the case when the backend has none."""
+        prompt = self.backend_spec.prompt_for(self.case.task)
         if prompt is None:
-            return None
+            pytest.skip(f"backend {self.backend_name!r} has no prompt for task {self.case.task!r} (add it under 'tasks:')")
+        return prompt
+
+    def request(self, case: Case | None = None) -> Request:
+        """The backend call ``case`` (this item's case by default) needs."""
+        case = case or self.case
         label = f"{self.row.where} [{self.backend_name}]"
-        return Request(spec, tuple(prompt.messages(self.case.messages)), self.row.sample, label)
+        return Request(self.backend_spec, tuple(self.prompt.messages(case.messages)), self.row.sample, label)
+
+    def prefetchable(self) -> Request | None:
+        """The call to start ahead of the run, when the backend serves this case."""
+        return self.request() if self.backend_spec.prompt_for(self.case.task) is not None else None
+
+    def check(self, case: Case, completion: Completion) -> CaseRow:
+        """This item's row with ``completion`` checked against ``case``'s expectations."""
+        prompt = self.prompt
+        if "no_prompt_leak" in case.expect:  # the check protects this backend's own prompt
+            case = replace(case, expect=bind_prompt(case.expect, prompt.system, prompt.few_shot))
+        return score(self.row, case, completion, self.backend_spec.pricing, self.runner.secrets(self.suite), self.runner.checks)
+
+    def fetch(self) -> None:
+        """Get this case's answer: the one prefetched, or a call now."""
+        self.answer = self.runner.answers.answer(self.nodeid, self.request())
 
     def setup(self) -> None:
-        runner = self.config.stash[RUNNER_KEY]
         self.publish(self.row)
         try:
-            request = self.request()
-            if request is None:
-                pytest.skip(f"backend {self.backend_name!r} has no prompt for task {self.case.task!r} (add it under 'tasks:')")
-            self.answer = runner.answers.answer(self.nodeid, request)
+            self.fetch()
             return
         except (BackendError, SpecError) as exc:
-            self.publish(failed(self.row, str(exc), runner.secrets(self.suite)))
+            self.publish(failed(self.row, str(exc), self.runner.secrets(self.suite)))
         # Outside the except block, so the error shows as its one line, without a traceback or chain.
         pytest.fail(self.row.error or "", pytrace=False)
 
     def runtest(self) -> None:
         assert self.answer is not None
-        runner = self.config.stash[RUNNER_KEY]
-        row = score(self.row, self.case, self.answer.completion, self.backend_spec.pricing, runner.secrets(self.suite), runner.checks)
-        self.publish(replace(row, request_key=self.answer.key))
+        self.publish(replace(self.check(self.case, self.answer.completion), request_key=self.answer.key))
         if self.row.missed:
             raise CaseMiss(self.row)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
-        if isinstance(excinfo.value, CaseMiss):
+        if isinstance(excinfo.value, (CaseMiss, BackendError)):
             return str(excinfo.value)
         return super().repr_failure(excinfo, style=style)
 
     def reportinfo(self) -> tuple[Path, int, str]:
-        return self.path, self.case.line - 1, f"{self.case.id}[{self.backend_name}]"
+        return self.path, self.case.line - 1, self.name
+
+
+class PerturbItem(CaseItem):
+    """A search over perturbed variants of one case on one backend (``perturb:``): hypothesis tries
+    variants that must keep the expectation and shrinks a failing one to the smallest flip."""
+
+    def __init__(self, *, perturb: PerturbSpec, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.perturb = perturb
+        self.row = replace(self.row, kind=PERTURB, must_pass=False)
+
+    def prefetchable(self) -> Request | None:
+        return None  # variants are called lazily, as the search asks for them
+
+    def fetch(self) -> None:
+        self.prompt  # noqa: B018 - skips the search when the backend does not serve the case's task
+
+    def runtest(self) -> None:
+        checked: dict[str, CaseRow] = {}  # by variant text; the search asks about each text once
+
+        def holds(text: str) -> bool:
+            variant = replace(self.case, messages=(*self.case.messages[:-1], {"role": "user", "content": text}))
+            answer = self.runner.answers.answer(f"{self.nodeid}#{len(checked)}", self.request(variant))
+            checked[text] = self.check(variant, answer.completion)
+            return not checked[text].missed
+
+        spec = self.perturb
+        budget = self.runner.perturb_budget(spec.count + 1 + SHRINK_CALLS)
+        if budget < 2:
+            pytest.skip("the run's perturbation budget is spent (--llm-perturb-max)")
+        result = search_flip(self.case.input_text, spec.kinds, holds, spec.count, spec.seed, max_calls=budget)
+        self.runner.spend_perturb_budget(result.calls)
+        self.publish(perturbed(self.row, result, checked))
+        if self.row.missed:
+            raise CaseMiss(self.row)

@@ -12,14 +12,12 @@ import random
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
-
-from hypothesis import HealthCheck, Phase, Verbosity, find, settings
-from hypothesis import strategies as st
-from hypothesis.errors import NoSuchExample
-from hypothesis.strategies import SearchStrategy
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .attacks import CONFUSABLES
+
+if TYPE_CHECKING:  # hypothesis is imported when a search runs, not with the plugin
+    from hypothesis.strategies import SearchStrategy
 
 KINDS: Mapping[str, str] = {
     "case": "switches the letter case of a word (upper, lower, title or swapped)",
@@ -60,6 +58,33 @@ _INJECTION_SUFFIXES = (
 _WORD = re.compile(r"^([\"'(\[“‘]*)([^\W\d_]+)([\"')\]”’.,!?;:]*)$")
 _TRAILING_MARKS = re.compile(r"[.,!?;:]+$")
 _TYPO_MIN_LETTERS = 3
+
+
+DEFAULT_COUNT = 20
+
+
+@dataclass(frozen=True)
+class PerturbSpec:
+    """A case's ``perturb:``: which kinds of variants, how many to try, and the search's seed."""
+
+    kinds: tuple[str, ...]
+    count: int = DEFAULT_COUNT
+    seed: int = 0
+
+    @classmethod
+    def from_mapping(cls, data: Any) -> PerturbSpec:
+        """Build from ``{kinds: [...], count: N, seed: S}``; ValueError saying what is wrong."""
+        if not isinstance(data, dict) or set(data) - {"kinds", "count", "seed"}:
+            raise ValueError("'perturb' must be a mapping of kinds (a list), count and seed")
+        kinds = data.get("kinds")
+        if not isinstance(kinds, list) or not all(isinstance(kind, str) for kind in kinds):
+            raise ValueError(f"'perturb.kinds' must be a list of: {', '.join(KINDS)}")
+        _check_kinds(kinds)
+        for key in ("count", "seed"):
+            value = data.get(key, 0 if key == "seed" else DEFAULT_COUNT)
+            if isinstance(value, bool) or not isinstance(value, int) or value < (1 if key == "count" else 0):
+                raise ValueError(f"'perturb.{key}' must be a whole number {'>= 1' if key == 'count' else '>= 0'}, got {value!r}")
+        return cls(tuple(kinds), data.get("count", DEFAULT_COUNT), data.get("seed", 0))
 
 
 @dataclass(frozen=True)
@@ -263,6 +288,8 @@ def _index(size: int) -> SearchStrategy[int]:
     the local source files loaded, which would tie the search to the modules imported and write a
     cache under .hypothesis/ in the working directory; boolean draws do neither.
     """
+    from hypothesis import strategies as st
+
     bits = max(1, (size - 1).bit_length())
     return st.tuples(*[st.booleans()] * bits).map(lambda flags: int("".join("01"[f] for f in flags), 2) % size)
 
@@ -283,6 +310,8 @@ def _edit_strategy(text: str, kinds: Sequence[str]) -> SearchStrategy[Edit] | No
         kind = usable[kind_index]
         return Edit(kind, target % targets[kind], position, choice)
 
+    from hypothesis import strategies as st
+
     small = _index(16)
     return st.builds(edit, _index(len(usable)), _index(max(targets.values())), small, small)
 
@@ -292,6 +321,8 @@ def variant_strategy(text: str, kinds: Sequence[str], max_edits: int = 6) -> Sea
 
     Raises ValueError for an unknown kind. A text with nothing to edit yields only the original.
     """
+    from hypothesis import strategies as st
+
     single = _edit_strategy(text, kinds)
     if single is None:
         return st.just(Variant(text))
@@ -340,6 +371,9 @@ def search_flip(text: str, kinds: Sequence[str], holds: Callable[[str], bool], c
     times in all, the original included (default ``count + 1 + SHRINK_CALLS``); shrinking stops there
     with the smallest failure so far. Deterministic for a seed; writes no example database.
     """
+    from hypothesis import HealthCheck, Phase, Verbosity, find, settings
+    from hypothesis.errors import NoSuchExample
+
     _check_kinds(kinds)
     strategy = variant_strategy(text, kinds, max_edits)
     search = _Search(text, holds, count, max_calls if max_calls is not None else count + 1 + SHRINK_CALLS)

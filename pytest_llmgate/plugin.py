@@ -63,6 +63,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--llm-fail-on-regression", nargs="?", const="", metavar="TOLERANCE", dest="llm_fail_on_regression",
                     help="fail when a category drops significantly against the baseline by more than TOLERANCE "
                          "(e.g. accuracy:2%%,format:5%%; default none; per category under 'regression:' in llmgate.yaml)")
+    group.addoption("--llm-perturb-max", type=int, default=1000, metavar="N", dest="llm_perturb_max",
+                    help="at most N backend calls for perturbed variants in this run (per xdist worker; default 1000)")
     parser.addini("llmgate_case_patterns", type="args", default=list(DEFAULT_CASE_PATTERNS),
                   help="glob patterns of case file names (default: *.llm.yaml *.llm.yml)")
 
@@ -138,7 +140,7 @@ def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
 
 def _prefetch(session: pytest.Session, items: Iterable[pytest.Item]) -> None:
     """Start the backend calls of ``items`` (cases only) in the background."""
-    requests = ((item.nodeid, item.request()) for item in items if isinstance(item, CaseItem))
+    requests = ((item.nodeid, item.prefetchable()) for item in items if isinstance(item, CaseItem))
     session.config.stash[RUNNER_KEY].answers.prefetch((nodeid, request) for nodeid, request in requests if request is not None)
 
 

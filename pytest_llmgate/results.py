@@ -8,7 +8,7 @@ Long texts are clipped there (JUnit, terminal); the full output travels once, be
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
@@ -16,9 +16,11 @@ from .backends.base import Completion, redact
 from .cases import Case
 from .checks import CORRECTNESS, DEFAULT_CHECKS, FORMAT, CheckRegistry, clip, normalize_label
 from .cost import Pricing, request_cost_usd
+from .perturb import PerturbResult
 
 PREFIX = "llm_"
 ANSWERED, ERROR, NOT_RUN, SKIPPED = "answered", "error", "not_run", "skipped"
+CASE, PERTURB = "case", "perturb"  # a row's kind: one answer checked, or a search over perturbed variants
 CLIP_CHARS = 2000  # longest text echoed in JUnit properties and reports; the JSON keeps the whole output
 DETAIL_CHARS = 500  # longest check detail or error message kept anywhere
 
@@ -37,6 +39,7 @@ class CaseRow:
     category: str
     backend: str
     nodeid: str = ""
+    kind: str = CASE
     sample: int = 1  # which draw of the case this is, from 1 to ``samples``
     samples: int = 1  # draws of the case asked for (repeat)
     status: str = ANSWERED
@@ -57,6 +60,12 @@ class CaseRow:
     tokens_estimated: bool = False
     cost_usd: float | None = None
     cached: bool = False  # the answer came from the response cache or a recording: its timings are old
+    attack: str | None = None  # the attack template that made this case, if one did
+    attack_family: str | None = None
+    variants: int = 0  # a perturbation search: variants tried (the original and shrinking not counted)
+    variants_held: int = 0
+    flip: str | None = None  # the smallest variant found that fails, and its edits
+    flip_edits: str | None = None
     request_key: str | None = None  # what the cache and recordings know the request by
     error: str | None = None
 
@@ -108,9 +117,15 @@ class CaseRow:
         return asdict(self)
 
     def miss_text(self) -> str:
-        """What a reader needs to see of a missed case: input, output and the failed checks."""
-        lines = [f"{self.where} [{self.backend}] ({self.category}) missed",
-                 f"  input:  {_one_line(self.input)}", f"  output: {_one_line(self.output)}"]
+        """What a reader needs to see of a missed case: input, output and the failed checks (for a
+        perturbation search, the smallest flipping variant beside the original)."""
+        if self.kind == PERTURB:
+            lines = [f"{self.where} [{self.backend}] ({self.category}) flipped: {self.variants_held} of {self.variants} variants held",
+                     f"  original:      {_one_line(self.input)}", f"  smallest flip: {_one_line(self.flip or '')}",
+                     f"  edits:         {self.flip_edits}", f"  output:        {_one_line(self.output)}"]
+        else:
+            lines = [f"{self.where} [{self.backend}] ({self.category}) missed",
+                     f"  input:  {_one_line(self.input)}", f"  output: {_one_line(self.output)}"]
         lines += [f"  failed {c['kind']} check {c['name']}: {c['detail']}" for c in self.failed_checks]
         return "\n".join(lines)
 
@@ -142,6 +157,25 @@ def score(row: CaseRow, case: Case, completion: Completion, pricing: Pricing, se
     )
 
 
+def perturbed(row: CaseRow, result: PerturbResult, checked: Mapping[str, CaseRow]) -> CaseRow:
+    """``row`` as the outcome of a perturbation search: variants tried and held, the smallest flip with
+    the answer and checks it got, and what every call of the search (``checked``: by input) cost.
+    Passed unless a variant flipped a case that held; None (not measured) when the unperturbed case
+    already fails."""
+    flip = result.failure
+    answer = checked[flip.text] if flip else None
+    spent = list(checked.values())
+    return replace(
+        row, status=ANSWERED, passed=(not result.flipped) if result.original_held else None, format_ok=None,
+        output=answer.output if answer else "", output_chars=answer.output_chars if answer else 0,
+        checks=answer.checks if answer else [], variants=result.tried, variants_held=result.held,
+        flip=flip.text if flip else None, flip_edits=flip.description if flip else None,
+        latency_ms=round(sum(r.latency_ms or 0 for r in spent), 3),
+        prompt_tokens=sum(r.prompt_tokens or 0 for r in spent), completion_tokens=sum(r.completion_tokens or 0 for r in spent),
+        cost_usd=sum(r.cost_usd or 0 for r in spent), cached=bool(spent) and all(r.cached for r in spent),
+    )
+
+
 def failed(row: CaseRow, message: str, secrets: Sequence[str] = ()) -> CaseRow:
     """``row`` as an error: the backend (or the harness) gave no answer to check."""
     return replace(row, status=ERROR, error=clip(redact(message, secrets), DETAIL_CHARS))
@@ -151,7 +185,7 @@ def new_row(case: Case, file: str, group: str, backend: str, nodeid: str, sample
     """A row for draw ``sample`` of ``case`` on ``backend`` before it runs: not run until a report says otherwise."""
     return CaseRow(
         id=case.id, file=file, group=group, category=case.category, backend=backend, nodeid=nodeid,
-        sample=sample, samples=samples,
+        sample=sample, samples=samples, attack=case.attack, attack_family=case.attack_family,
         status=NOT_RUN, input=case.input_text, must_pass=case.must_pass,
         expected_label=normalize_label(case.expect["label"]) if "label" in case.expect else None,
     )

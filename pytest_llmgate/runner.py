@@ -30,6 +30,7 @@ class Runner:
         self._configs: dict[Path, SuiteConfig] = {}
         self._backends: dict[tuple[Path, str], Backend | Exception] = {}
         self.answers = Answers(settings, self.backend)
+        self._perturb_calls_left = settings.perturb_max
         self._gates: dict[str, GateTerms] = {}  # by group; filled at collection, or from the files on an xdist controller
 
     def suite_for(self, case_file: Path) -> SuiteConfig:
@@ -56,6 +57,14 @@ class Runner:
             self._gates[row.group] = GateTerms(suite.thresholds if file_thresholds is None else file_thresholds,
                                                suite.max_error_rate)
         return self._gates[row.group]
+
+    def perturb_budget(self, wanted: int) -> int:
+        """How many calls a perturbation search may make: ``wanted``, or what is left of --llm-perturb-max."""
+        return min(wanted, self._perturb_calls_left)
+
+    def spend_perturb_budget(self, calls: int) -> None:
+        """Count the calls a perturbation search made against --llm-perturb-max."""
+        self._perturb_calls_left -= calls
 
     def check_backends(self, selected: Iterable[tuple[Path, str]]) -> None:
         """Raise SpecError for the first (case file, backend name) whose backend is unknown or cannot start."""

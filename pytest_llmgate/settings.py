@@ -35,6 +35,7 @@ class RunSettings:
     record: Path | None = None  # --llm-record: write every answer of the run to this recording
     replay: Path | None = None  # --llm-replay: answer only from this recording
     repeat: int | None = None  # --llm-repeat: samples per case, over each case's own 'repeat:'
+    perturb_max: int = 1000  # --llm-perturb-max: backend calls for perturbed variants in the run
     save_baseline: Path | None = None
     baseline: Path | None = None
     baseline_backend: str | None = None
@@ -86,6 +87,7 @@ class RunSettings:
             record=path_option("llm_record"),
             replay=replay,
             repeat=config.getoption("llm_repeat"),
+            perturb_max=config.getoption("llm_perturb_max"),
             save_baseline=path_option("llm_save_baseline"),
             baseline=path_option("llm_baseline"),
             baseline_backend=config.getoption("llm_baseline_backend"),

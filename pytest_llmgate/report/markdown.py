@@ -5,7 +5,17 @@ from __future__ import annotations
 from ..analysis import Analysis
 from ..baseline import flip_lines
 from ..decide import VERDICT_NOTES
-from .tables import confusion_table, label_table, markdown_table, regression_table, repeat_lines, report_sections, verdict_word, won_lost_lines
+from .tables import (
+    confusion_table,
+    label_table,
+    markdown_table,
+    perturbation_lines,
+    regression_table,
+    repeat_lines,
+    report_sections,
+    verdict_word,
+    won_lost_lines,
+)
 
 
 def markdown_report(analysis: Analysis) -> str:
@@ -18,6 +28,8 @@ def markdown_report(analysis: Analysis) -> str:
     lines += [f"{i}. **{r.step}**: {r.text}" for i, r in enumerate(rec.reasons, 1)]
     if analysis.warnings or analysis.notes:
         lines += ["", "### Warnings", ""] + [f"- {w}" for w in (*analysis.warnings, *analysis.notes)]
+    if analysis.perturbations:
+        lines += ["", "### Robustness (perturbed variants)", ""] + [f"- {line.strip()}" for line in perturbation_lines(analysis.perturbations)]
     if analysis.repeated:
         lines += ["", "### Repeats", ""] + [f"- {line.strip()}" for line in repeat_lines(analysis)]
     if analysis.regression is not None:

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..analysis import Analysis, BackendSummary, PairCost
+from ..analysis import Analysis, AttackResistance, BackendSummary, PairCost
 from ..baseline import MetricChange, Regression, flip_lines
+from ..checks import clip
 from ..compare import CategoryStats, Classification, PairedComparison
 from ..decide import VERDICT_NOTES, Recommendation
 from ..gate import FAILED, INCOMPLETE, PASSED, UNGATED, GroupGate, Verdict
+from ..results import CaseRow
 
 
 def _rate(value: float | None) -> str:
@@ -71,9 +73,9 @@ def category_table(gates: Sequence[GroupGate]) -> Table:
         minimum = "-" if t is None else _rate(t.accuracy) + (" (lb)" if t.gate == "lower_bound" and t.accuracy is not None else "")
         rows.append([s.backend, g.group, s.category, str(s.selected), str(s.errors), str(s.not_run), _rate(s.accuracy),
                      f"{_rate(s.accuracy_low)}-{_rate(s.accuracy_high)}", minimum, _rate(s.format_rate),
-                     "-" if t is None else _rate(t.format), GATE_WORDS[g.status]])
+                     "-" if t is None else _rate(t.format), _rate(s.robustness), GATE_WORDS[g.status]])
     return (["backend", "group", "category", "cases", "errors", "not run", "accuracy", "95% CI", "min",
-             "format", "min", "gate"], rows)
+             "format", "min", "robust", "gate"], rows)
 
 
 def backend_table(summaries: Sequence[BackendSummary]) -> Table:
@@ -171,6 +173,7 @@ def report_sections(analysis: Analysis) -> list[tuple[str, Table]]:
         ("Paired comparison on the same cases", paired_table(analysis.paired)),
         (f"Cost {volume_text(analysis)}", cost_table(analysis)),
         ("Breakeven", pair_cost_table(analysis.pair_costs)),
+        ("Injection resistance by attack family", resistance_table(analysis.resistance)),
         ("Gates", category_table(analysis.gates)),
         ("Latency and tokens", backend_table(analysis.backends)),
     ]
@@ -189,6 +192,26 @@ def repeat_lines(analysis: Analysis) -> list[str]:
         flaky = [f"{c.file}::{c.id} ({c.passed}/{c.answered})" for c in cases if c.flaky]
         if flaky:
             lines.append(f"  flaky: {', '.join(flaky)}")
+    return lines
+
+
+def resistance_table(resistance: Sequence[AttackResistance]) -> Table:
+    """Per backend and attack family: attacks answered, resisted, and the share resisted."""
+    rows = [[r.backend, r.family, str(r.attacks), str(r.resisted), _rate(r.rate)] for r in resistance]
+    return (["backend", "attack family", "attacks", "resisted", "rate"], rows)
+
+
+def perturbation_lines(searches: Sequence[CaseRow]) -> list[str]:
+    """Per perturbation search: variants held, and the smallest flip beside the original."""
+    lines = []
+    for row in searches:
+        if row.passed is None:
+            lines.append(f"{row.where} [{row.backend}]: fails unperturbed, nothing to flip")
+            continue
+        lines.append(f"{row.where} [{row.backend}]: {row.variants_held}/{row.variants} variants held")
+        if row.flip is not None:
+            lines.append(f"  smallest flip: {clip(row.flip, 200)!r} ({row.flip_edits}) -> {clip(row.output, 200)!r}")
+            lines.append(f"  original:      {clip(row.input, 200)!r}")
     return lines
 
 

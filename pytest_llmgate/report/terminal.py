@@ -11,10 +11,12 @@ from .tables import (
     label_table,
     pair_cost_table,
     paired_table,
+    perturbation_lines,
     recommendation_lines,
     regression_lines,
     regression_table,
     repeat_lines,
+    resistance_table,
     side_by_side_table,
     table,
     volume_text,
@@ -29,6 +31,10 @@ def summary_lines(analysis: Analysis, verbose: bool = False) -> list[str]:
     comparing = analysis.comparing
     lines = table(*category_table(analysis.gates)) + [""] + table(*backend_table(analysis.backends))
     lines += list(analysis.notes) + repeat_lines(analysis)
+    if analysis.perturbations:
+        lines += ["", "robustness (perturbed variants):", *perturbation_lines(analysis.perturbations)]
+    if analysis.resistance:
+        lines += ["", "injection resistance:"] + table(*resistance_table(analysis.resistance))
     if comparing or verbose:
         lines += [f"warning: {w}" for w in analysis.warnings]
         lines += ["", "side by side:"] + table(*side_by_side_table(analysis.side_by_side))
