@@ -103,20 +103,18 @@ class Answers:
     def _open(self) -> None:
         """Open the cache or the recording on the first request, not at start-up: a run without cases touches neither."""
         with self._lock:
-            if self._opened:
-                return
-            self._opened = True
-            settings = self.settings
-            try:
-                if settings.replay is not None:
-                    self._replay = Recording.load(settings.replay)
-                if settings.cache_dir is not None:
-                    self._cache = ResponseCache(settings.cache_dir / CACHE_FILE, settings.cache_mode, refresh=settings.refresh)
-                    self._hashes = FileHashes(settings.cache_dir / CACHE_FILE)
-            except ValueError as exc:
-                self._cache = self._replay = None
-                self._failure = str(exc)
-        if self._failure is not None:
+            if not self._opened:
+                self._opened = True
+                settings = self.settings
+                try:
+                    if settings.replay is not None:
+                        self._replay = Recording.load(settings.replay)
+                    if settings.cache_dir is not None:
+                        self._cache = ResponseCache(settings.cache_dir / CACHE_FILE, settings.cache_mode, refresh=settings.refresh)
+                        self._hashes = FileHashes(settings.cache_dir / CACHE_FILE)
+                except ValueError as exc:
+                    self._failure = str(exc)
+        if self._failure is not None:  # every case errors with it: none is answered around a broken store
             raise BackendError(self._failure)
 
     def _keyed(self) -> bool:

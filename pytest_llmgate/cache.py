@@ -189,10 +189,11 @@ def endpoint_of(base_url: str | None) -> str:
 
 def request_key(spec_identity: Mapping[str, Any], messages: Sequence[Mapping[str, str]],
                 params: Mapping[str, Any], sample: int | None) -> str:
-    """The hex SHA-256 naming one request; ``sample`` counts only when temperature > 0 (an independent draw)."""
+    """The hex SHA-256 naming one request; ``sample`` counts unless temperature is 0 (greedy: one answer
+    serves every draw). An unset temperature counts as sampled: the APIs' defaults (1.0 for OpenAI,
+    0.2 for llama-cpp-python) are."""
     canonical_params = {name: _canonical_number(value) for name, value in params.items() if value is not None}
-    temperature = canonical_params.get("temperature")
-    sampled = isinstance(temperature, (int, float)) and temperature > 0
+    sampled = canonical_params.get("temperature", 1) != 0
     material = {
         "v": KEY_VERSION,
         "backend": dict(spec_identity),

@@ -12,14 +12,13 @@ import re
 import string
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
-import jsonschema
-import referencing
-import referencing.exceptions
-import referencing.jsonschema
-
+# jsonschema and referencing take ~40 ms to import; only a 'schema:' check needs them, so they are
+# imported where used, and a run without one never pays for them.
 if TYPE_CHECKING:
+    import referencing
     from referencing._core import (
         Resolver,  # the type is not exported; only hints use it
     )
@@ -29,8 +28,12 @@ FORMAT = "format"
 KINDS = (CORRECTNESS, FORMAT)
 DETAIL_VALUE_CHARS = 200  # a value quoted in a detail is cut here, so a huge answer cannot flood a report
 
-# The default retrieve of an empty referencing.Registry refuses every URI: no $ref is ever fetched.
-_LOCAL_ONLY: referencing.Registry[Any] = referencing.Registry()
+@cache
+def _local_only() -> referencing.Registry[Any]:
+    """An empty registry, whose default retrieve refuses every URI: no $ref is ever fetched."""
+    import referencing
+
+    return referencing.Registry()
 
 
 @dataclass(frozen=True)
@@ -192,8 +195,10 @@ def check_schema(output: str, schema: Mapping[str, Any]) -> tuple[bool, str, Non
     data, error = _parse_strict_json(output.strip())
     if error:
         return False, error, None
+    import jsonschema
+
     try:
-        validator = jsonschema.validators.validator_for(schema)(schema, registry=_LOCAL_ONLY)
+        validator = jsonschema.validators.validator_for(schema)(schema, registry=_local_only())
         problem = jsonschema.exceptions.best_match(validator.iter_errors(data))
     except Exception as exc:
         return False, clip(f"the schema could not be applied ({type(exc).__name__}: {exc})"), None
@@ -267,6 +272,8 @@ def _json_schema(value: Any) -> str | None:
     problem = json_problem(value)
     if problem:
         return f"a JSON Schema, which is plain JSON ({problem})"
+    import jsonschema
+
     dialect = value.get("$schema")
     if "$schema" in value and (not isinstance(dialect, str) or jsonschema.validators.validator_for(value, default=None) is None):
         return f"a JSON Schema with a known '$schema' (draft-03 to 2020-12) or none, not {clip(repr(dialect))}"
@@ -296,8 +303,11 @@ def json_problem(value: Any, where: str = "") -> str | None:
 
 def _unresolvable_ref(schema: Mapping[str, Any]) -> str | None:
     """Why a ``$ref`` in ``schema`` does not resolve inside it, or None: nothing is ever fetched."""
+    import referencing
+    import referencing.jsonschema
+
     root = referencing.Resource.from_contents(schema, default_specification=referencing.jsonschema.DRAFT202012)
-    for resolver, contents in _subschemas(_LOCAL_ONLY.resolver_with_root(root), root):
+    for resolver, contents in _subschemas(_local_only().resolver_with_root(root), root):
         for keyword in ("$ref", "$dynamicRef"):
             if keyword in contents and (problem := _ref_problem(resolver, contents[keyword])):
                 return f"a self-contained JSON Schema: {keyword} {problem}"
@@ -307,6 +317,8 @@ def _unresolvable_ref(schema: Mapping[str, Any]) -> str | None:
 def _ref_problem(resolver: Resolver[Any], ref: Any) -> str | None:
     if not isinstance(ref, str):
         return f"must be a string, not {clip(repr(ref))}"
+    import referencing.exceptions
+
     inline = "inline the schema under 'definitions' and refer to it as '#/definitions/NAME'"
     try:
         target = resolver.lookup(ref).contents

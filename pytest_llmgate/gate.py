@@ -42,7 +42,8 @@ class GroupGate:
         """A JSON-ready dict: the stats' fields flattened beside the group, thresholds and status."""
         threshold = self.threshold or Threshold()
         return {"group": self.group, **self.stats.to_dict(), "threshold_accuracy": threshold.accuracy,
-                "threshold_format": threshold.format, "gate": threshold.gate, "status": self.status,
+                "threshold_format": threshold.format, "gate": threshold.gate, "threshold": asdict(threshold),
+                "status": self.status,
                 "gate_passed": {PASSED: True, FAILED: False}.get(self.status),
                 "failures": list(self.failures), "gaps": list(self.gaps)}
 

@@ -44,6 +44,7 @@ class GateReporter:
         self.rows: dict[str, CaseRow] = {}
         self.other_failures: set[str] = set()  # node ids of failed tests that are not llmgate cases
         self.analysis: Analysis | None = None
+        self.write_error: str | None = None  # why a report or the recording could not be written
         self.baseline = self._baseline_check()
 
     def _baseline_check(self) -> BaselineCheck | None:
@@ -52,9 +53,13 @@ class GateReporter:
         if settings.baseline is None:
             return None
         try:
-            return BaselineCheck(load_baseline(settings.baseline), settings.baseline_backend, settings.fail_on_regression)
+            baseline = load_baseline(settings.baseline)
         except SpecError as exc:
             raise pytest.UsageError(str(exc)) from None
+        if settings.baseline_backend is not None and settings.baseline_backend not in baseline.backend_names:
+            raise pytest.UsageError(f"--llm-baseline-backend: the baseline {settings.baseline} has no backend "
+                                    f"{settings.baseline_backend!r}; it has: {', '.join(baseline.backend_names) or 'none'}")
+        return BaselineCheck(baseline, settings.baseline_backend, settings.fail_on_regression)
 
     def expect(self, rows: Iterable[CaseRow]) -> None:
         """Record collected cases; each stays 'not run' until a report of it arrives."""
@@ -75,7 +80,7 @@ class GateReporter:
             elif report.when == "call" and report.passed:
                 self.other_failures.discard(report.nodeid)  # a rerun that passed
             return
-        if report.when == "setup" and report.skipped:
+        if report.skipped:  # no prompt for the task, or a perturbation search past its budget
             row.status = SKIPPED
         elif report.failed and row.status != ANSWERED:
             row = failed(row, row.error or short_failure(report))
@@ -88,23 +93,23 @@ class GateReporter:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        if not self.rows or exitstatus == pytest.ExitCode.USAGE_ERROR:
-            return  # no case collected, or a usage error that pytest reports itself
+        if not self.rows or exitstatus == pytest.ExitCode.USAGE_ERROR or self.config.option.collectonly:
+            return  # no case collected or run, or a usage error that pytest reports itself
         stop = session.shouldfail or session.shouldstop
         facts = RunFacts(interrupted=exitstatus == pytest.ExitCode.INTERRUPTED,
                          stop_reason=stop if isinstance(stop, str) else None)
         rows = list(self.rows.values())
-        try:
-            self.analysis = analyze(rows, facts, self.runner.terms(rows), self.baseline)
-        except SpecError as exc:  # a baseline backend this baseline does not have
-            raise pytest.UsageError(str(exc)) from None
+        self.analysis = analyze(rows, facts, self.runner.terms(rows), self.baseline)
         settings = self.runner.settings
-        write_reports(self.analysis, settings.report_json, settings.report_md, settings.report_html, settings.save_baseline)
-        if settings.record is not None:
-            self.write_recording(rows)
+        try:
+            write_reports(self.analysis, settings.report_json, settings.report_md, settings.report_html, settings.save_baseline)
+            if settings.record is not None:
+                self.write_recording(rows)
+        except (OSError, ValueError) as exc:  # an unwritable path: said in the summary, never a traceback here
+            self.write_error = str(exc)
         if session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
-            # Misses alone do not fail a run; the verdict and any other failing test do.
-            clean = self.analysis.verdict.status == PASSED and not self.other_failures
+            # Misses alone do not fail a run; the verdict, a report not written and any other failing test do.
+            clean = self.analysis.verdict.status == PASSED and not self.other_failures and self.write_error is None
             session.exitstatus = pytest.ExitCode.OK if clean else pytest.ExitCode.TESTS_FAILED
 
     def write_recording(self, rows: Iterable[CaseRow]) -> None:
@@ -126,6 +131,8 @@ class GateReporter:
         passed = self.analysis.verdict.status == PASSED
         for line in verdict_lines(self.analysis.verdict):
             terminalreporter.write_line(line, red=not passed, green=passed, bold=True)
+        if self.write_error is not None:
+            terminalreporter.write_line(f"llmgate: a report was not written: {self.write_error}", red=True, bold=True)
         for what, path in (("results", settings.report_json), ("Markdown report", settings.report_md),
                            ("HTML report", settings.report_html), ("recording", settings.record),
                            ("baseline", settings.save_baseline)):

@@ -28,6 +28,7 @@ class Runner:
         self._make_backend = make_backend
         self.checks = CheckRegistry()  # built-ins plus what plugins register (pytest_llmgate_register_checks)
         self._configs: dict[Path, SuiteConfig] = {}
+        self._config_paths: dict[Path, Path | None] = {}  # by case file folder
         self._backends: dict[tuple[Path, str], Backend | Exception] = {}
         self.answers = Answers(settings, self.backend)
         self._perturb_calls_left = settings.perturb_max
@@ -35,7 +36,10 @@ class Runner:
 
     def suite_for(self, case_file: Path) -> SuiteConfig:
         """The config of ``case_file``: ``--llm-config`` or the nearest llmgate.yaml above it."""
-        path = self.settings.config_path or find_config(case_file)
+        folder = case_file.parent
+        if folder not in self._config_paths:  # one walk up per folder, not per case
+            self._config_paths[folder] = self.settings.config_path or find_config(case_file)
+        path = self._config_paths[folder]
         if path is None:
             raise SpecError(case_file, None, "no llmgate.yaml found in this folder or any folder above it; "
                                              "create one (see docs/config.md) or pass --llm-config")

@@ -51,6 +51,8 @@ class RunSettings:
         cache_mode, replay = config.getoption("llm_cache"), path_option("llm_replay")
         if cache_mode not in CACHE_MODES:
             raise pytest.UsageError(f"--llm-cache must be one of {', '.join(CACHE_MODES)}, got {cache_mode!r}")
+        if replay is not None and not replay.is_file():
+            raise pytest.UsageError(f"--llm-replay: no recording at {replay}; make one with --llm-record={replay}")
         if replay is not None and path_option("llm_record") is not None:
             raise pytest.UsageError("--llm-record and --llm-replay cannot be combined: a replay makes no new answers to record")
         for name in ("llm_concurrency", "llm_repeat"):

@@ -39,8 +39,28 @@ class _LimitExceeded(yaml.composer.ComposerError):
     """Valid YAML that would cost too much (or loop) to load: reported without 'invalid YAML'."""
 
 
-class _LineLoader(yaml.SafeLoader):
-    """SafeLoader whose mappings and sequences carry line numbers; duplicate keys are errors.
+class _PythonParser(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser):
+    """PyYAML's own reader, scanner and parser, for a PyYAML built without libyaml."""
+
+    def __init__(self, stream: str):
+        yaml.reader.Reader.__init__(self, stream)
+        yaml.scanner.Scanner.__init__(self)
+        yaml.parser.Parser.__init__(self)
+
+
+# libyaml scans and parses (most of the time a load takes) where PyYAML was built with it; the
+# composer stays Python's either way, so compose_node below sees every node and bounds the cost.
+_PARSER: Any
+try:
+    from yaml import cyaml
+
+    _PARSER = cyaml.CParser  # type: ignore[attr-defined]  # libyaml's parser, not in cyaml's __all__
+except ImportError:  # PyYAML without libyaml
+    _PARSER = _PythonParser
+
+
+class _LineLoader(yaml.composer.Composer, _PARSER, yaml.constructor.SafeConstructor, yaml.resolver.Resolver):
+    """A safe loader whose mappings and sequences carry line numbers; duplicate keys are errors.
 
     It also bounds what a small hostile file can cost: nesting deeper than MAX_DEPTH, and
     aliases that would repeat more than MAX_ALIAS_VALUES values (a "billion laughs" bomb
@@ -48,7 +68,10 @@ class _LineLoader(yaml.SafeLoader):
     """
 
     def __init__(self, stream: str):
-        super().__init__(stream)
+        _PARSER.__init__(self, stream)
+        yaml.composer.Composer.__init__(self)
+        yaml.constructor.SafeConstructor.__init__(self)
+        yaml.resolver.Resolver.__init__(self)
         self._depth = 0
         self._alias_values = 0
         # Values under each node with aliases expanded; a node under construction has none yet.

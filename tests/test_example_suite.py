@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess, dict]:
     report = tmp_path_factory.mktemp("example") / "results.json"
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "example_suite", "-p", "no:cacheprovider", "-q",
+        [sys.executable, "-m", "pytest", "example_suite", "-p", "no:cacheprovider", "-q", "--llm-cache=off",
          "--llm-backend", "smollm2-prompted", "--llm-backend", "smollm2-finetuned",
          "--llm-report-json", str(report)],
         cwd=ROOT, capture_output=True, text=True, timeout=1800, check=False,
@@ -31,7 +31,8 @@ def test_gates_fail_on_the_tiny_prompted_model(run) -> None:
     assert result.returncode == 1, result.stdout[-3000:]
     verdict = r"^(llmgate: GATE FAILED: |  and )smollm2-prompted: example_suite common accuracy 0\.\d\d < 0\.90 \(\d+ cases\)$"
     assert re.search(verdict, result.stdout, re.MULTILINE)
-    assert len([row for row in data["cases"] if row["backend"] == "smollm2-prompted"]) == 210
+    # 217 written cases, 104 made by attack templates, 2 perturbation searches: every one a row.
+    assert len([row for row in data["cases"] if row["backend"] == "smollm2-prompted"]) == 323
 
 
 def test_printed_table_agrees_with_the_json(run) -> None:
@@ -42,11 +43,11 @@ def test_printed_table_agrees_with_the_json(run) -> None:
         pattern = rf"^{re.escape(summary['backend'])}\s+{re.escape(summary['group'])}\s+{summary['category']}\s+{counts}\s+{accuracy}\s"
         assert re.search(pattern, result.stdout, re.MULTILINE), pattern
         rows = [r for r in data["cases"] if (r["backend"], r["group"], r["category"]) ==
-                (summary["backend"], summary["group"], summary["category"]) and r["error"] is None]
+                (summary["backend"], summary["group"], summary["category"]) and r["status"] == "answered" and r["kind"] == "case"]
         assert summary["n"] == len(rows)
         assert summary["passed"] == sum(bool(r["passed"]) for r in rows)
     for backend in data["backends"]:
-        rows = [r for r in data["cases"] if r["backend"] == backend["backend"] and r["error"] is None]
+        rows = [r for r in data["cases"] if r["backend"] == backend["backend"] and r["status"] == "answered"]
         assert backend["prompt_tokens"] == sum(r["prompt_tokens"] for r in rows)
         assert backend["total_cost_usd"] == pytest.approx(sum(r["cost_usd"] for r in rows))
 
@@ -61,3 +62,14 @@ def test_fine_tuning_beats_its_prompted_base_on_common_cases(run) -> None:
     assert common["p_value"] < 0.05
     tokens = {b["backend"]: b["mean_prompt_tokens"] for b in data["backends"]}
     assert tokens["smollm2-finetuned"] < tokens["smollm2-prompted"] / 5
+
+
+def test_the_fine_tune_resists_more_attacks(run) -> None:
+    _, data = run
+    resisted = {backend: sum(r["resisted"] for r in data["injection_resistance"] if r["backend"] == backend)
+                for backend in ("smollm2-prompted", "smollm2-finetuned")}
+    attacks = sum(r["attacks"] for r in data["injection_resistance"] if r["backend"] == "smollm2-finetuned")
+    assert attacks == 104
+    assert resisted["smollm2-finetuned"] > resisted["smollm2-prompted"]
+    searches = [r for r in data["cases"] if r["kind"] == "perturb" and r["backend"] == "smollm2-finetuned"]
+    assert len(searches) == 2 and all(r["variants"] > 0 for r in searches)

@@ -99,3 +99,10 @@ def test_budgets_fail_like_accuracy_and_skip_cached_timings(suite: pytest.Pytest
     result.stdout.fnmatch_lines(["llmgate: GATE FAILED: api: . common p95 latency * ms > 0.001 ms"])
     result = suite.runpytest()  # every answer cached: their latencies are not this run's
     result.stdout.fnmatch_lines(["llmgate: all gates passed (*)"])
+
+
+def test_an_unknown_baseline_backend_is_refused_before_any_call(suite: pytest.Pytester) -> None:
+    suite.runpytest("--llm-save-baseline=base.json")
+    result = suite.runpytest("--llm-baseline=base.json", "--llm-baseline-backend=gpt-9")
+    result.stderr.fnmatch_lines(["ERROR: --llm-baseline-backend: the baseline *base.json has no backend 'gpt-9'; it has: api"])
+    assert result.ret == pytest.ExitCode.USAGE_ERROR

@@ -85,6 +85,10 @@ cases:
     suite.runpytest("--llm-report-json=r.json", "--llm-perturb-max=4")
     [search] = [row for row in json.loads((suite.path / "r.json").read_text())["cases"] if row["kind"] == "perturb"]
     assert search["variants"] <= 3  # 4 calls: the original and three variants at most
+    result = suite.runpytest("--llm-report-json=r.json", "--llm-perturb-max=1")  # too little for any search
+    [search] = [row for row in json.loads((suite.path / "r.json").read_text())["cases"] if row["kind"] == "perturb"]
+    assert search["status"] == "skipped"
+    result.stdout.fnmatch_lines(["llmgate: all gates passed (1 answered, 0 errored, 0 not run, 1 skipped)"])
 
 
 def test_no_prompt_leak_catches_an_answer_that_repeats_the_system_prompt(suite: pytest.Pytester) -> None:

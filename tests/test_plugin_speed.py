@@ -119,6 +119,9 @@ def test_record_then_replay_without_a_key_or_a_server(suite: pytest.Pytester, se
     result = suite.runpytest("--llm-replay=recording.jsonl", "--llm-report-json=r.json")
     result.stdout.fnmatch_lines(["*common.llm.yaml::c005 [[]api[]]: no answer in the recording *recording.jsonl; record the suite again*"])
     assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result = suite.runpytest("--llm-replay=missing.jsonl")
+    result.stderr.fnmatch_lines(["ERROR: --llm-replay: no recording at *missing.jsonl; make one with --llm-record=*"])
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
 
 
 def test_repeats_sample_each_case_and_find_the_flaky_ones(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -178,3 +178,17 @@ backends:
         (fake_suite.path / name).read_text() for name in ("r.json", "j.xml", "r.md"))
     assert secret not in everything
     assert "my key is ***" in everything
+
+
+def test_collect_only_judges_nothing(many: pytest.Pytester) -> None:
+    result = many.runpytest("--collect-only", "-q")
+    assert "llmgate" not in result.stdout.str()
+    assert result.ret == pytest.ExitCode.OK
+
+
+def test_an_unwritable_report_is_said_in_one_line(many: pytest.Pytester) -> None:
+    (many.path / "blocked").write_text("a file, not a folder")
+    result = many.runpytest("--llm-report-json=blocked/r.json")
+    result.stdout.fnmatch_lines(["llmgate: a report was not written: *"])
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+    assert result.ret == pytest.ExitCode.TESTS_FAILED

@@ -35,8 +35,9 @@ def summary_lines(analysis: Analysis, verbose: bool = False) -> list[str]:
         lines += ["", "robustness (perturbed variants):", *perturbation_lines(analysis.perturbations)]
     if analysis.resistance:
         lines += ["", "injection resistance:"] + table(*resistance_table(analysis.resistance))
-    if comparing or verbose:
+    if comparing or verbose or analysis.regression is not None:
         lines += [f"warning: {w}" for w in analysis.warnings]
+    if comparing or verbose:
         lines += ["", "side by side:"] + table(*side_by_side_table(analysis.side_by_side))
     if verbose:
         for result in analysis.classification:
