@@ -64,12 +64,15 @@ class Answers:
     def prefetch(self, requests: Iterable[tuple[str, Request]]) -> None:
         """Start fetching the answers of ``requests`` (node id, request) in the background, in order."""
         for nodeid, request in requests:
-            spec = request.spec
-            self._scheduler.submit(nodeid, (spec.config_path, spec.name), self.concurrency_for(spec), partial(self._fetch, request))
+            self._scheduler.submit(nodeid, *self._pool_of(request.spec), partial(self._fetch, request))
 
     def answer(self, nodeid: str, request: Request) -> Answer:
-        """The answer for ``nodeid``: the one prefetched, else fetched now."""
-        return self._scheduler.result(nodeid, partial(self._fetch, request))
+        """The answer for ``nodeid``: the one prefetched, else fetched now, within the backend's bound."""
+        return self._scheduler.result(nodeid, *self._pool_of(request.spec), partial(self._fetch, request))
+
+    def _pool_of(self, spec: BackendSpec) -> tuple[tuple[Any, str], int]:
+        """The scheduler pool of ``spec``'s calls and how many it runs at once."""
+        return (spec.config_path, spec.name), self.concurrency_for(spec)
 
     def stop(self) -> None:
         """Start no more calls (after -x, --maxfail or an interrupt)."""

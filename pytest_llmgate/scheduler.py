@@ -29,17 +29,21 @@ class CallScheduler:
     def submit(self, nodeid: str, pool: Hashable, workers: int, call: Callable[[], T]) -> None:
         """Queue ``call`` for ``nodeid`` on ``pool`` (``workers`` calls at once); once per node, none after a stop."""
         with self._lock:
-            if self._stopped or nodeid in self._futures:
-                return
-            if pool not in self._pools:
-                self._pools[pool] = ThreadPoolExecutor(max(1, workers), thread_name_prefix=f"llmgate-{pool}")
-            self._futures[nodeid] = self._pools[pool].submit(call)
+            if not self._stopped and nodeid not in self._futures:
+                self._futures[nodeid] = self._pool(pool, workers).submit(call)
 
-    def result(self, nodeid: str, call: Callable[[], T]) -> T:
-        """The answer fetched for ``nodeid``, waiting for it; ``call`` now when it was never queued."""
+    def result(self, nodeid: str, pool: Hashable, workers: int, call: Callable[[], T]) -> T:
+        """The answer fetched for ``nodeid``, waiting for it. One never queued is queued now, on the same
+        pool: a backend's calls all go through its bound (an in-process model must never answer two at once)."""
         with self._lock:
-            future = self._futures.pop(nodeid, None)
-        return call() if future is None else future.result()
+            future = self._futures.pop(nodeid, None) or self._pool(pool, workers).submit(call)
+        return future.result()
+
+    def _pool(self, pool: Hashable, workers: int) -> ThreadPoolExecutor:
+        """The thread pool of ``pool``, made on first use (again after a stop, for the item still running)."""
+        if pool not in self._pools:
+            self._pools[pool] = ThreadPoolExecutor(max(1, workers), thread_name_prefix=f"llmgate-{pool}")
+        return self._pools[pool]
 
     def stop(self) -> None:
         """Start no queued call (cancel them); calls in flight finish and are dropped."""

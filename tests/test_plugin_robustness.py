@@ -101,3 +101,40 @@ cases:
     rows = {row["id"]: row for row in json.loads((suite.path / "r.json").read_text())["cases"]}
     assert rows["extraction"]["passed"] is False and rows["benign"]["passed"] is True
     result.stdout.fnmatch_lines(["*failed correctness check no_prompt_leak: *system prompt*"])
+
+
+def test_a_search_never_calls_a_backend_beside_its_prefetched_calls(pytester: pytest.Pytester) -> None:
+    # An in-process model answers one call at a time: a search's calls must queue behind the prefetched ones.
+    pytester.makeconftest("""
+import threading, time
+from pytest_llmgate.backends.base import Completion
+
+class OneAtATime:
+    def __init__(self, spec):
+        self.name = spec.name
+        self.busy = threading.Lock()
+
+    def complete(self, messages):
+        if not self.busy.acquire(blocking=False):
+            raise RuntimeError("two calls at once")
+        try:
+            time.sleep(0.01)
+            text = "billing" if "charged" in messages[-1]["content"].lower() else "general"
+            return Completion(text, 10, 1, 0.01, 0.005)
+        finally:
+            self.busy.release()
+
+    def close(self):
+        pass
+
+def pytest_llmgate_make_backend(spec):
+    if spec.provider == "single":
+        return OneAtATime(spec)
+""")
+    pytester.makefile(".yaml", llmgate="default_backend: one\nbackends:\n  one: {provider: single, model: m, concurrency: 1}\n")
+    pytester.makefile(".llm.yaml", common="cases:\n  - {id: first, input: I was charged twice, expect: {label: billing},"
+                                          " perturb: {kinds: [case, whitespace], count: 8}}\n" + "".join(
+        f"  - {{id: later-{i}, input: 'charged again {i}', expect: {{label: billing}}}}\n" for i in range(30)))
+    result = pytester.runpytest("--llm-cache=off")
+    assert "two calls at once" not in result.stdout.str()
+    result.assert_outcomes(passed=32)
