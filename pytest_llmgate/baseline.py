@@ -199,11 +199,6 @@ class CategoryChange:
         """Accuracy and format rate changes."""
         return self.accuracy, self.format
 
-    def holds(self, case: CaseChange) -> bool:
-        """True when ``case`` is one of the cases counted here."""
-        return case.backend == self.backend and (
-            (self.group, self.category) == (ALL, ALL) or (case.group, case.category) == (self.group, self.category))
-
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict with both metrics and the flips' p-value."""
         return {**asdict(self), "accuracy": self.accuracy.to_dict(), "format": self.format.to_dict(),
@@ -225,9 +220,6 @@ class Regression:
         """The cases of one kind: regressed, fixed, new, removed or unmatched."""
         return tuple(c for c in self.cases if c.kind == kind)
 
-    def cases_in(self, change: CategoryChange) -> tuple[CaseChange, ...]:
-        """The changed cases counted in ``change``."""
-        return tuple(c for c in self.cases if change.holds(c))
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict: baseline, labels, per-category changes, changed cases and their counts."""

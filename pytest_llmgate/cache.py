@@ -259,10 +259,6 @@ def completion_from(fields: Mapping[str, Any]) -> Completion:
         raise ValueError(f"stored answer is incomplete: {exc}") from None
 
 
-def last_user_text(messages: Sequence[Mapping[str, str]]) -> str:
-    """The content of the last user message ('' when there is none): what a recording previews."""
-    return next((m.get("content", "") for m in reversed(messages) if m.get("role") == "user"), "")
-
 
 def _preview(text: str) -> str:
     flat = " ".join(text.split())
@@ -320,7 +316,7 @@ class RecordingWriter:
 
     def add(self, key: str, completion: Completion, *, backend: str, case: str, prompt: str,
             sample: int | None = None) -> None:
-        """Record one answer; ``prompt`` is the text to preview (see ``last_user_text``)."""
+        """Record one answer; ``prompt`` is the text to preview (the case's last user message)."""
         entry: dict[str, Any] = {"backend": backend, "case": case}
         if sample is not None:
             entry["sample"] = sample

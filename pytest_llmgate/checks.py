@@ -425,14 +425,3 @@ class CheckRegistry:
 
 # The built-ins, for callers that take no registry; never register into it, make a CheckRegistry().
 DEFAULT_CHECKS = CheckRegistry()
-
-
-def validate_check(kind: str, name: str, argument: Any, checks: CheckRegistry = DEFAULT_CHECKS) -> str | None:
-    """Why ``name: argument`` is not a valid ``kind`` check in ``checks``, or None when it is."""
-    return checks.validate(kind, name, argument)
-
-
-def run_checks(output: str, expect: Mapping[str, Any], fmt: Mapping[str, Any],
-               checks: CheckRegistry = DEFAULT_CHECKS) -> list[CheckResult]:
-    """Run every check of ``expect`` and ``fmt`` on ``output`` with the checks of ``checks``."""
-    return checks.run(output, expect, fmt)

@@ -25,7 +25,6 @@ from pytest_llmgate.cache import (
     Recording,
     ResponseCache,
     identity_of,
-    last_user_text,
     request_key,
 )
 from pytest_llmgate.cases import load_case_file
@@ -387,7 +386,7 @@ def test_recording_round_trip_is_sorted_and_readable(tmp_path: Path) -> None:
     writer.add("k-a2", ANSWER, backend="api", case="zz-last", prompt=long_question, sample=2)
     writer.add("k-a1", ANSWER, backend="api", case="zz-last", prompt=long_question, sample=1)
     writer.add("k-a0", Completion("technical", 9, 1, 0.2, 0.1), backend="api", case="app-crash",
-               prompt=last_user_text(chat(user="The app crashes")))
+               prompt="The app crashes")
     assert writer.save() == path
 
     lines = [json.loads(line) for line in path.read_text().splitlines()]

@@ -13,8 +13,6 @@ from pytest_llmgate.checks import (
     CheckRegistry,
     normalize_label,
     parse_json_loosely,
-    run_checks,
-    validate_check,
 )
 
 
@@ -33,7 +31,7 @@ def test_normalize_label_is_idempotent(text: str) -> None:
 
 
 def _one(output: str, expect: dict | None = None, fmt: dict | None = None):
-    [result] = run_checks(output, expect or {}, fmt or {})
+    [result] = DEFAULT_CHECKS.run(output, expect or {}, fmt or {})
     return result
 
 
@@ -103,7 +101,7 @@ def test_schema_violation_names_the_path() -> None:
     (FORMAT, "json", "yes", "'json' must be true or false"),
 ])
 def test_invalid_check_arguments(kind: str, name: str, argument: object, problem: str) -> None:
-    assert problem in (validate_check(kind, name, argument) or "")
+    assert problem in (DEFAULT_CHECKS.validate(kind, name, argument) or "")
 
 
 def test_parse_json_loosely_finds_an_object_in_prose() -> None:
@@ -133,9 +131,9 @@ def test_a_registry_of_its_own_leaves_the_builtins_alone() -> None:
     assert registry.validate(CORRECTNESS, "starts_with", 3) == "'starts_with' must be a string"
     [result] = registry.run("Dear customer", {"starts_with": "Dear"}, {})
     assert (result.name, result.kind, result.passed) == ("starts_with", CORRECTNESS, True)
-    assert run_checks("Hi", {"starts_with": "Dear"}, {}, checks=registry)[0].passed is False
+    assert registry.run("Hi", {"starts_with": "Dear"}, {})[0].passed is False
     assert "starts_with" not in DEFAULT_CHECKS.names(CORRECTNESS)
-    assert "unknown correctness check 'starts_with'" in (validate_check(CORRECTNESS, "starts_with", "Dear") or "")
+    assert "unknown correctness check 'starts_with'" in (DEFAULT_CHECKS.validate(CORRECTNESS, "starts_with", "Dear") or "")
     assert "starts_with" not in CheckRegistry().names(CORRECTNESS)
 
 

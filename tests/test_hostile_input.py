@@ -14,7 +14,7 @@ import pytest
 
 from pytest_llmgate import yamlio
 from pytest_llmgate.cases import load_case_file
-from pytest_llmgate.checks import run_checks
+from pytest_llmgate.checks import DEFAULT_CHECKS
 from pytest_llmgate.config import load_config
 from pytest_llmgate.errors import SpecError
 
@@ -204,8 +204,8 @@ def test_local_ref_resolves(tmp_path: Path, no_network: list[Any]) -> None:
     path = tmp_path / "c.llm.yaml"
     path.write_text(SCHEMA_CASE % "#/definitions/level")
     [case] = load_case_file(path).cases
-    [good] = run_checks('{"urgency": "low"}', {}, case.format)
-    [bad] = run_checks('{"urgency": "soon"}', {}, case.format)
+    [good] = DEFAULT_CHECKS.run('{"urgency": "low"}', {}, case.format)
+    [bad] = DEFAULT_CHECKS.run('{"urgency": "soon"}', {}, case.format)
     assert (good.passed, bad.passed) == (True, False)
     assert "at urgency" in bad.detail
     assert no_network == []
@@ -234,7 +234,7 @@ def test_unresolvable_ref_is_a_load_error(tmp_path: Path, no_network: list[Any],
     ["not", "a", "schema"],
 ])
 def test_check_schema_never_fetches_and_never_raises(no_network: list[Any], schema: Any) -> None:
-    [result] = run_checks('{"a": 1}', {}, {"schema": schema})
+    [result] = DEFAULT_CHECKS.run('{"a": 1}', {}, {"schema": schema})
     assert not result.passed
     assert result.detail.startswith("the schema could not be applied (")
     assert len(result.detail) < 300
@@ -243,6 +243,6 @@ def test_check_schema_never_fetches_and_never_raises(no_network: list[Any], sche
 
 @pytest.mark.parametrize("output", ["[" * 100_000, '{"a": ' * 50_000])
 def test_deeply_nested_answers_fail_json_checks(output: str) -> None:
-    results = run_checks(output, {"fields": {"a": 1}}, {"json": True, "schema": {"type": "object"}})
+    results = DEFAULT_CHECKS.run(output, {"fields": {"a": 1}}, {"json": True, "schema": {"type": "object"}})
     assert [r.passed for r in results] == [False, False, False]
     assert all("nested too deeply" in r.detail for r in results)
