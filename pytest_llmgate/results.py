@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from .backends.base import Completion, redact
@@ -96,7 +96,7 @@ class CaseRow:
 
     def to_properties(self) -> list[tuple[str, Any]]:
         """``(llm_<field>, value)`` pairs for ``item.user_properties``, long texts clipped; lists become JSON text."""
-        data = asdict(self)
+        data = self.to_dict()
         data["output"], data["input"] = clip(self.output, CLIP_CHARS), clip(self.input, CLIP_CHARS)
         return [(PREFIX + key, json.dumps(value) if isinstance(value, list) else value) for key, value in data.items()]
 
@@ -106,15 +106,15 @@ class CaseRow:
         values = {key[len(PREFIX):]: value for key, value in properties if key.startswith(PREFIX)}
         if "id" not in values:
             return None
-        known = {f.name for f in fields(cls)}
+        known = set(_FIELD_NAMES)
         data = {key: value for key, value in values.items() if key in known}
         if isinstance(data.get("checks"), str):
             data["checks"] = json.loads(data["checks"])
         return cls(**data)
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        return asdict(self)
+        """A JSON-ready dict (shallow: a row's values are plain JSON already, and it is made once per report)."""
+        return {name: getattr(self, name) for name in _FIELD_NAMES}
 
     def miss_text(self) -> str:
         """What a reader needs to see of a missed case: input, output and the failed checks (for a
@@ -128,6 +128,9 @@ class CaseRow:
                      f"  input:  {_one_line(self.input)}", f"  output: {_one_line(self.output)}"]
         lines += [f"  failed {c['kind']} check {c['name']}: {c['detail']}" for c in self.failed_checks]
         return "\n".join(lines)
+
+
+_FIELD_NAMES = tuple(f.name for f in fields(CaseRow))
 
 
 def _one_line(text: str, limit: int = 300) -> str:

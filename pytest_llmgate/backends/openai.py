@@ -47,6 +47,40 @@ class MalformedResponse(Exception):
     """A response that arrived whole but is not a usable answer."""
 
 
+class StreamedError(Exception):
+    """An error the server sent as an event inside a stream."""
+
+
+def _lines(chunks: Iterator[bytes]) -> Iterator[str]:
+    """The body's lines, decoded strictly: bytes that are not UTF-8 raise instead of turning into U+FFFD."""
+    pending = b""
+    for chunk in chunks:
+        *complete, pending = (pending + chunk).split(b"\n")
+        for line in complete:
+            yield line.rstrip(b"\r").decode("utf-8")
+    if pending:
+        yield pending.decode("utf-8")
+
+
+def _events(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
+    """The JSON payloads of server-sent ``data:`` lines up to ``[DONE]``, reading the body to its end."""
+    done = False
+    for line in lines:
+        if done or not line.startswith("data:"):
+            continue  # comments, 'event:' lines, blank separators, and the rest of the body after [DONE]
+        data = line[len("data:"):].strip()
+        if data == "[DONE]":
+            done = True
+            continue
+        payload = json.loads(data)
+        if not isinstance(payload, dict):
+            raise MalformedResponse("an event that is not a JSON object")
+        if payload.get("error"):
+            error = payload["error"]
+            raise StreamedError(error.get("message", error) if isinstance(error, dict) else error)
+        yield payload
+
+
 @dataclass(frozen=True)
 class _Failure:
     """One failed attempt, classified."""
@@ -137,21 +171,21 @@ class OpenAIBackend:
         parts: list[str] = []
         usage = None
         finished = False  # a finish_reason ("stop", "length", ...) proves the answer is whole
-        stream = client.chat.completions.create(
+        # The raw response, its server-sent events read here to the end of the body: the SDK's own
+        # stream stops at [DONE] and drops the connection, so every call would open a new one.
+        with client.chat.completions.with_streaming_response.create(
             model=self._model,
             messages=_chat(messages),
             stream=True,
             stream_options={"include_usage": True},
             timeout=_time_left(deadline),
             **self._params,
-        )
-        with stream:
-            for chunk in stream:
-                if chunk.usage is not None:
-                    usage = chunk.usage
-                for choice in chunk.choices or ():
-                    finished = finished or bool(choice.finish_reason)
-                    content = choice.delta.content if choice.delta else None
+        ) as response:
+            for chunk in _events(_lines(response.iter_bytes())):
+                usage = chunk.get("usage") or usage
+                for choice in chunk.get("choices") or ():
+                    finished = finished or bool(choice.get("finish_reason"))
+                    content = (choice.get("delta") or {}).get("content")
                     if content:
                         if first_token_at is None:
                             first_token_at = time.perf_counter()
@@ -166,8 +200,8 @@ class OpenAIBackend:
         if usage is None:
             # Some servers (llama_cpp.server among them) send no usage in a stream: estimate, and say so.
             return _estimated(messages, text, end - start, ttft)
-        return Completion(text, usage.prompt_tokens, usage.completion_tokens, end - start, ttft,
-                          cached_prompt_tokens=_cached_tokens(usage))
+        cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
+        return Completion(text, usage["prompt_tokens"], usage["completion_tokens"], end - start, ttft, cached_prompt_tokens=cached)
 
     def _classify(self, exc: BaseException, deadline: float) -> _Failure:
         """What went wrong in one attempt, read from the exception and its chain."""
@@ -193,6 +227,8 @@ class OpenAIBackend:
         if any(isinstance(link, ConnectionError) or _named(link, "NetworkError") for link in chain):
             return _Failure("reset", CAUSE_PHRASES["reset"], True)
         # A garbled or cut answer is usually a proxy or server glitch: worth another attempt.
+        if isinstance(exc, StreamedError):
+            return _Failure("model", f"the server reported an error: {self._one_line(str(exc))}", False)
         if isinstance(exc, MalformedResponse):
             return _Failure("malformed", f"malformed response: {exc}",True)
         if isinstance(exc, UnicodeDecodeError):
