@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_llmgate.backends.llama_cpp import LlamaCppBackend, resolve_model_path
+from pytest_llmgate.backends.llama_cpp import LlamaCppBackend, resolve_model_path, threads
 from pytest_llmgate.config import BackendSpec, load_config
 from pytest_llmgate.errors import SpecError
 
@@ -139,3 +139,12 @@ def test_finetuned_adapter_answers_through_the_backend() -> None:
             assert completion.prompt_tokens < 80  # a one-line prompt, no few-shot turns
     finally:
         backend.close()
+
+
+def test_xdist_workers_share_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("os.cpu_count", lambda: 8)
+    monkeypatch.delenv("PYTEST_XDIST_WORKER_COUNT", raising=False)
+    assert threads(None) == {"n_threads": None, "n_threads_batch": None}  # llama-cpp-python's defaults
+    monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "4")
+    assert threads(None) == {"n_threads": 2, "n_threads_batch": 2}
+    assert threads(3) == {"n_threads": 3, "n_threads_batch": 3}  # the config wins

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -41,6 +42,15 @@ def resolve_model_path(spec: BackendSpec, value: str | None = None) -> Path:
     return path
 
 
+def threads(configured: int | None) -> dict[str, int | None]:
+    """llama.cpp's thread counts: the configured ``n_threads``, else, under pytest-xdist, the cores shared
+    among the workers (several processes each spinning a thread per core slow each other many times over),
+    else llama-cpp-python's own defaults."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1)
+    share = configured or (max(1, (os.cpu_count() or 1) // workers) if workers > 1 else None)
+    return {"n_threads": share, "n_threads_batch": share}
+
+
 class LlamaCppBackend:
     """A GGUF model loaded once in this process; answers chats with its own chat template."""
 
@@ -55,7 +65,7 @@ class LlamaCppBackend:
             self._llm = Llama(
                 model_path=str(resolve_model_path(spec)),
                 n_ctx=spec.n_ctx,
-                n_threads=spec.n_threads,
+                **threads(spec.n_threads),
                 seed=self._params.get("seed", 0),
                 verbose=False,
                 **lora,
