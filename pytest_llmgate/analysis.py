@@ -331,13 +331,13 @@ def judge_groups(rows: Sequence[CaseRow], terms: Terms) -> list[GroupGate]:
     return gates
 
 
-def summarize_backend(backend: str, rows: Sequence[CaseRow], pricing: Pricing) -> BackendSummary:
-    """Cost, latency percentiles and token totals of one backend; the totals include what its
-    perturbation searches spent, the percentiles and means are over its answered cases."""
+def summarize_backend(overall: CategoryStats, rows: Sequence[CaseRow], pricing: Pricing) -> BackendSummary:
+    """Cost, latency percentiles and token totals of one backend (``overall``: its side-by-side stats over
+    all its cases); the totals include what its perturbation searches spent."""
     done = answered(rows)
     spent = [r for r in rows if r.answered]
     return BackendSummary(
-        stats=category_stats(backend, ALL, rows), total_cost_usd=sum(r.cost_usd or 0.0 for r in spent),
+        stats=overall, total_cost_usd=sum(r.cost_usd or 0.0 for r in spent),
         prompt_tokens=sum(r.prompt_tokens or 0 for r in spent),
         completion_tokens=sum(r.completion_tokens or 0 for r in spent),
         tokens_estimated=any(r.tokens_estimated for r in done), per_hour_priced=pricing.per_hour_usd > 0,
@@ -382,7 +382,9 @@ def analyze(rows: Sequence[CaseRow], facts: RunFacts, terms: Terms, baseline: Ba
     gates = judge_groups(rows, terms)
     regression, regressed, regression_notes = baseline.compare(rows, terms) if baseline else (None, [], [])
     backends = sorted({r.backend for r in rows})
-    summaries = [summarize_backend(name, [r for r in rows if r.backend == name], terms.terms(name).pricing)
+    compared = side_by_side(rows)
+    overall = {s.backend: s for s in compared if s.category == ALL}
+    summaries = [summarize_backend(overall[name], [r for r in rows if r.backend == name], terms.terms(name).pricing)
                  for name in backends]
     comparisons = [
         paired(rows, *_ordered(a, b, terms), category)
@@ -410,7 +412,7 @@ def analyze(rows: Sequence[CaseRow], facts: RunFacts, terms: Terms, baseline: Ba
         perturbations=tuple(r for r in rows if r.kind == PERTURB and r.answered),
         regression=regression,
         run_backends={name: terms.terms(name).identity() for name in backends},
-        side_by_side=tuple(side_by_side(rows)),
+        side_by_side=tuple(compared),
         paired=tuple(comparisons),
         classification=tuple(found for name in backends if (found := classification(name, rows)) is not None),
         costs=tuple(costs),

@@ -136,7 +136,9 @@ class Answers:
 
     def _backend(self, spec: BackendSpec) -> tuple[Backend, CircuitBreaker]:
         """The backend of ``spec`` (created once, whichever thread asks first) and its circuit breaker."""
+        key = (spec.config_path, spec.name)
         with self._lock:
             backend = self._backend_for(spec)
-            breaker = self._breakers.setdefault((spec.config_path, spec.name), CircuitBreaker(spec.name))
-        return backend, breaker
+            if key not in self._breakers:  # not setdefault: that would build a breaker on every call
+                self._breakers[key] = CircuitBreaker(spec.name)
+        return backend, self._breakers[key]
