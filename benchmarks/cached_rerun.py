@@ -28,7 +28,9 @@ def main() -> None:
         second = timed(command, folder, bench_env())
         require(second, "the cached run")
         if called != count or server.requests != called:
-            sys.exit(f"{called} requests in the first run and {server.requests - called} in the second, for {count} cases")
+            sys.exit(
+                f"{called} requests in the first run and {server.requests - called} in the second, for {count} cases"
+            )
         if f"{count} of {count} answers came from the response cache" not in second.output:
             sys.exit(f"the second run was not answered from the cache:\n{second.tail(8)}")
     print(f"{count} cases, local server, response cache on (readwrite)")

@@ -41,10 +41,14 @@ def main() -> None:
     pytest_ms, plugin_ms = import_ms("pytest"), import_ms("pytest_llmgate.plugin", after="pytest")
     print(f"pytest --collect-only -q of {count:,} cases in {files} files")
     print(f"  wall    : {run.wall_s:6.2f} s   ratio to the {TARGET_S:.0f} s target   : {run.wall_s / TARGET_S:5.2f}")
-    print(f"  peak RSS: {run.peak_rss_mb:6.0f} MB  ratio to the {TARGET_MB:.0f} MB target: {run.peak_rss_mb / TARGET_MB:5.2f}")
+    print(
+        f"  peak RSS: {run.peak_rss_mb:6.0f} MB  ratio to the {TARGET_MB:.0f} MB target: {run.peak_rss_mb / TARGET_MB:5.2f}"
+    )
     print(f"import time (median of {IMPORTS} fresh interpreters)")
     print(f"  pytest                              : {pytest_ms:5.0f} ms")
-    print(f"  pytest_llmgate.plugin, pytest loaded: {plugin_ms:5.0f} ms  (ratio to pytest's own: {plugin_ms / pytest_ms:.2f})")
+    print(
+        f"  pytest_llmgate.plugin, pytest loaded: {plugin_ms:5.0f} ms  (ratio to pytest's own: {plugin_ms / pytest_ms:.2f})"
+    )
 
 
 if __name__ == "__main__":

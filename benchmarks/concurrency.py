@@ -16,7 +16,20 @@ import socket
 import sys
 from pathlib import Path
 
-from harness import API_CONFIG, ROOT, Run, bench_env, collect_only, derived_answer, pytest_command, require, scratch_folder, ticket, timed, write_suite
+from harness import (
+    API_CONFIG,
+    ROOT,
+    Run,
+    bench_env,
+    collect_only,
+    derived_answer,
+    pytest_command,
+    require,
+    scratch_folder,
+    ticket,
+    timed,
+    write_suite,
+)
 
 sys.path.insert(0, str(ROOT / "tests"))
 from faultserver import FaultServer
@@ -37,20 +50,35 @@ def closed_port() -> int:
 def promptfoo_env(state: Path) -> dict[str, str]:
     """promptfoo kept local and offline: its state in ``state``, no telemetry, updates, sharing or cache."""
     proxy = f"http://127.0.0.1:{closed_port()}"
-    return {**os.environ, "PROMPTFOO_CONFIG_DIR": str(state), "PROMPTFOO_DISABLE_TELEMETRY": "1",
-            "PROMPTFOO_DISABLE_UPDATE": "1", "PROMPTFOO_DISABLE_SHARING": "1", "PROMPTFOO_DISABLE_DEBUG_LOG": "1",
-            "PROMPTFOO_CACHE_ENABLED": "false", "HTTPS_PROXY": proxy, "HTTP_PROXY": proxy,
-            "NO_PROXY": "127.0.0.1,localhost", "OPENAI_API_KEY": "sk-bench-dummy"}
+    return {
+        **os.environ,
+        "PROMPTFOO_CONFIG_DIR": str(state),
+        "PROMPTFOO_DISABLE_TELEMETRY": "1",
+        "PROMPTFOO_DISABLE_UPDATE": "1",
+        "PROMPTFOO_DISABLE_SHARING": "1",
+        "PROMPTFOO_DISABLE_DEBUG_LOG": "1",
+        "PROMPTFOO_CACHE_ENABLED": "false",
+        "HTTPS_PROXY": proxy,
+        "HTTP_PROXY": proxy,
+        "NO_PROXY": "127.0.0.1,localhost",
+        "OPENAI_API_KEY": "sk-bench-dummy",
+    }
 
 
 def promptfoo_config(url: str, count: int) -> dict:
     """The same cases for promptfoo: the input as the whole prompt, an equals assertion on the derived answer."""
     return {
         "prompts": ["{{input}}"],
-        "providers": [{"id": "openai:chat:any",
-                       "config": {"apiBaseUrl": url, "apiKey": "sk-bench-dummy", "temperature": 0, "max_tokens": 8}}],
-        "tests": [{"vars": {"input": ticket(i)}, "assert": [{"type": "equals", "value": derived_answer(ticket(i))}]}
-                  for i in range(count)],
+        "providers": [
+            {
+                "id": "openai:chat:any",
+                "config": {"apiBaseUrl": url, "apiKey": "sk-bench-dummy", "temperature": 0, "max_tokens": 8},
+            }
+        ],
+        "tests": [
+            {"vars": {"input": ticket(i)}, "assert": [{"type": "equals", "value": derived_answer(ticket(i))}]}
+            for i in range(count)
+        ],
     }
 
 
@@ -59,8 +87,20 @@ def run_promptfoo(folder: Path, url: str, count: int) -> Run:
     config = folder / "promptfooconfig.yaml"
     config.write_text(json.dumps(promptfoo_config(url, count)))  # JSON is YAML
     results = folder / "promptfoo.json"
-    command = [str(PROMPTFOO), "eval", "-c", str(config), "-j", str(CONCURRENCY), "--no-cache", "--no-write",
-               "--no-table", "--no-progress-bar", "-o", str(results)]
+    command = [
+        str(PROMPTFOO),
+        "eval",
+        "-c",
+        str(config),
+        "-j",
+        str(CONCURRENCY),
+        "--no-cache",
+        "--no-write",
+        "--no-table",
+        "--no-progress-bar",
+        "-o",
+        str(results),
+    ]
     run = timed(command, folder, promptfoo_env(folder / "promptfoo-state"))
     if not results.exists():
         sys.exit(f"promptfoo wrote no results (exit {run.returncode}):\n{run.tail(15)}")
@@ -90,13 +130,17 @@ def main() -> None:
         startup = collect_only(folder, count).wall_s
         streamed = run_llmgate(folder, server, count, stream=True).wall_s
         whole = run_llmgate(folder, server, count, stream=False).wall_s
-        print(f"{count} cases, server latency {LATENCY_MS} ms, concurrency {CONCURRENCY}, cache off "
-              f"(most requests at once: {server.max_in_flight})")
+        print(
+            f"{count} cases, server latency {LATENCY_MS} ms, concurrency {CONCURRENCY}, cache off "
+            f"(most requests at once: {server.max_in_flight})"
+        )
         print(f"  ideal N*L/C                          : {ideal:6.2f} s")
         print(f"  pytest start-up (--collect-only)     : {startup:6.2f} s")
         for label, wall in (("streamed (default)", streamed), ("stream: false     ", whole)):
-            print(f"  llmgate {label}: wall {wall:6.2f} s, wall / ideal {wall / ideal:5.2f}, "
-                  f"wall - start-up {wall - startup:5.2f} s = {(wall - startup) / ideal:4.2f} x ideal  (target <= 1.25)")
+            print(
+                f"  llmgate {label}: wall {wall:6.2f} s, wall / ideal {wall / ideal:5.2f}, "
+                f"wall - start-up {wall - startup:5.2f} s = {(wall - startup) / ideal:4.2f} x ideal  (target <= 1.25)"
+            )
         if not with_promptfoo:
             return
         if not PROMPTFOO.exists() or shutil.which("node") is None:
@@ -106,9 +150,13 @@ def main() -> None:
         other = run_promptfoo(folder, server.url, count).wall_s
         if server.requests - before != count:
             sys.exit(f"promptfoo made {server.requests - before} requests for {count} cases (a cache?)")
-        print(f"  promptfoo eval -j {CONCURRENCY} (whole answers): wall {other:6.2f} s, wall / ideal {other / ideal:5.2f}")
-        print(f"  ratio llmgate / promptfoo            : {streamed / other:5.2f} streamed, {whole / other:5.2f} stream: false"
-              "  (target <= 0.5)")
+        print(
+            f"  promptfoo eval -j {CONCURRENCY} (whole answers): wall {other:6.2f} s, wall / ideal {other / ideal:5.2f}"
+        )
+        print(
+            f"  ratio llmgate / promptfoo            : {streamed / other:5.2f} streamed, {whole / other:5.2f} stream: false"
+            "  (target <= 0.5)"
+        )
 
 
 if __name__ == "__main__":

@@ -61,8 +61,10 @@ def derived_answer(text: str) -> str:
 
 def case_file(indices: range) -> str:
     """A case file, category common, whose case ``i`` expects exactly the answer derived from its input."""
-    lines = [f"  - {{id: c{i:05d}, input: '{ticket(i)}', expect: {{equals: {derived_answer(ticket(i))}}}}}\n"
-             for i in indices]
+    lines = [
+        f"  - {{id: c{i:05d}, input: '{ticket(i)}', expect: {{equals: {derived_answer(ticket(i))}}}}}\n"
+        for i in indices
+    ]
     return "defaults: {category: common}\ncases:\n" + "".join(lines)
 
 

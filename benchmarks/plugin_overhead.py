@@ -16,8 +16,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pytest_llmgate.backends.llama_cpp import resolve_model_path  # noqa: E402
-from pytest_llmgate.cases import load_case_file  # noqa: E402
-from pytest_llmgate.config import load_config  # noqa: E402
+from pytest_llmgate.suite.cases import load_case_file  # noqa: E402
+from pytest_llmgate.suite.config import load_config  # noqa: E402
 
 SUITE = ROOT / "example_suite"
 
@@ -39,8 +39,20 @@ def through_pytest(cases) -> float:
     with tempfile.TemporaryDirectory() as folder:
         selection = " or ".join(case.id for case in cases)
         # --llm-cache=off: a second run would otherwise answer from the response cache and time nothing.
-        command = [sys.executable, "-m", "pytest", str(SUITE / "common.llm.yaml"), "-q", "-p", "no:cacheprovider",
-                   "--llm-cache=off", "-k", selection, "--junitxml", str(Path(folder) / "j.xml")]
+        command = [
+            sys.executable,
+            "-m",
+            "pytest",
+            str(SUITE / "common.llm.yaml"),
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--llm-cache=off",
+            "-k",
+            selection,
+            "--junitxml",
+            str(Path(folder) / "j.xml"),
+        ]
         start = time.perf_counter()
         subprocess.run(command, cwd=ROOT, capture_output=True, check=False)
         return time.perf_counter() - start

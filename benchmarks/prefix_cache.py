@@ -16,8 +16,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pytest_llmgate.backends.llama_cpp import LlamaCppBackend  # noqa: E402
-from pytest_llmgate.cases import load_case_file  # noqa: E402
-from pytest_llmgate.config import BackendSpec, load_config  # noqa: E402
+from pytest_llmgate.backends.spec import BackendSpec  # noqa: E402
+from pytest_llmgate.suite.cases import load_case_file  # noqa: E402
+from pytest_llmgate.suite.config import load_config  # noqa: E402
 
 SUITE = ROOT / "example_suite"
 
@@ -30,8 +31,10 @@ def mean_latency_ms(spec: BackendSpec, cases) -> tuple[float, float]:
         completions = [backend.complete(spec.prompt.messages(case.messages)) for case in cases]
     finally:
         backend.close()
-    return (statistics.mean(c.latency_s for c in completions) * 1000,
-            statistics.mean(c.prompt_tokens for c in completions))
+    return (
+        statistics.mean(c.latency_s for c in completions) * 1000,
+        statistics.mean(c.prompt_tokens for c in completions),
+    )
 
 
 def main() -> None:

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .config import BackendSpec, Prompt, SuiteConfig, find_config, load_config
+from .backends.spec import BackendSpec, Prompt
 from .errors import SpecError
+from .suite.config import SuiteConfig, find_config, load_config
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
 COMMANDS = ("backends", "add-case", "export-finetune", "check-data")
@@ -51,32 +52,59 @@ def _parser() -> argparse.ArgumentParser:
 
     add = commands.add_parser("add-case", help="turn a logged request into a case (production bug -> case)")
     source = add.add_mutually_exclusive_group(required=True)
-    source.add_argument("--from-log", type=Path, metavar="FILE",
-                        help="a logged chat request (JSON) or many (JSONL): {model, messages} or {request, response}")
+    source.add_argument(
+        "--from-log",
+        type=Path,
+        metavar="FILE",
+        help="a logged chat request (JSON) or many (JSONL): {model, messages} or {request, response}",
+    )
     source.add_argument("--input", metavar="TEXT", help="the user message, typed in")
     add.add_argument("--label", help="the correct label: expect {label: ...}")
     add.add_argument("--expect-json", metavar="JSON", help='expected fields, e.g. \'{"urgency": "high"}\'')
-    add.add_argument("--not-contains", action="append", default=[], metavar="TEXT",
-                     help="text the answer must not contain (repeatable)")
+    add.add_argument(
+        "--not-contains",
+        action="append",
+        default=[],
+        metavar="TEXT",
+        help="text the answer must not contain (repeatable)",
+    )
     add.add_argument("--category", default="edge", help="common, edge or adversarial (default: edge)")
     add.add_argument("--file", type=Path, help="the case file to append to (default: <suite>/<category>.llm.yaml)")
     add.add_argument("--suite", type=Path, metavar="DIR", help=SUITE_HELP)
-    add.add_argument("--backend", metavar="NAME",
-                     help="strip this backend's system prompt and few-shot turns from the logged messages")
+    add.add_argument(
+        "--backend",
+        metavar="NAME",
+        help="strip this backend's system prompt and few-shot turns from the logged messages",
+    )
     add.add_argument("--id", dest="case_id", help="the case id (default: derived from the input)")
-    add.add_argument("--tag", action="append", dest="tags", metavar="NAME",
-                     help="a pytest mark for the case (repeatable; default: regression)")
+    add.add_argument(
+        "--tag",
+        action="append",
+        dest="tags",
+        metavar="NAME",
+        help="a pytest mark for the case (repeatable; default: regression)",
+    )
     add.add_argument("--dry-run", action="store_true", help="print the change as a diff and write nothing")
     add.set_defaults(handler=run_add_case)
 
     export = commands.add_parser("export-finetune", help="write OpenAI chat fine-tuning JSONL from cases or results")
     export.add_argument("cases", nargs="*", type=Path, metavar="CASES", help="case files or folders of case files")
-    export.add_argument("--results", type=Path, action="append", default=[], metavar="JSON",
-                        help="a --llm-report-json results file: each passed row's output becomes an answer")
+    export.add_argument(
+        "--results",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="JSON",
+        help="a --llm-report-json results file: each passed row's output becomes an answer",
+    )
     export.add_argument("--out", "-o", type=Path, required=True, help="the JSONL file to write")
     export.add_argument("--backend", metavar="NAME", help="the backend whose system prompt goes into each example")
-    export.add_argument("--system-prompt", action=argparse.BooleanOptionalAction, default=None,
-                        help="include the backend's system prompt (default: yes with --backend)")
+    export.add_argument(
+        "--system-prompt",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="include the backend's system prompt (default: yes with --backend)",
+    )
     export.add_argument("--suite", type=Path, metavar="DIR", help=SUITE_HELP)
     export.add_argument("--allow-eval-cases", action="store_true", help="export the suite's own eval cases anyway")
     export.set_defaults(handler=run_export)
@@ -84,10 +112,21 @@ def _parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check-data", help="the pre-training checklist: duplicates, leakage, balance, format")
     check.add_argument("train", type=Path, metavar="TRAIN.jsonl")
     check.add_argument("--suite", type=Path, metavar="DIR", help=SUITE_HELP)
-    check.add_argument("--extra", type=Path, action="append", default=[], metavar="JSONL",
-                       help="another file to keep out of training, e.g. a held-out set (repeatable)")
-    check.add_argument("--near", type=float, default=None, metavar="J",
-                       help="near-duplicate threshold: character 5-gram Jaccard (default: 0.8)")
+    check.add_argument(
+        "--extra",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="JSONL",
+        help="another file to keep out of training, e.g. a held-out set (repeatable)",
+    )
+    check.add_argument(
+        "--near",
+        type=float,
+        default=None,
+        metavar="J",
+        help="near-duplicate threshold: character 5-gram Jaccard (default: 0.8)",
+    )
     check.add_argument("--json", action="store_true", help="print the report as JSON")
     check.set_defaults(handler=run_check_data)
     return parser
@@ -146,8 +185,8 @@ def suite_backend(suite: Path, name: str) -> BackendSpec:
 
 def run_add_case(args: argparse.Namespace) -> int:
     """``llmgate add-case``: append the corrected case(s) to a case file; refuse inputs already there."""
-    from .addcase import AddRequest, add_cases, expectation, read_logged_requests, typed_request
-    from .trainingdata import display_path
+    from .data.addcase import AddRequest, add_cases, expectation, read_logged_requests, typed_request
+    from .data.trainingdata import display_path
 
     expect = expectation(args.label, _json_object(args.expect_json), args.not_contains)
     if not expect:
@@ -162,10 +201,16 @@ def run_add_case(args: argparse.Namespace) -> int:
     if backend:
         prompts = {None: backend.prompt}
         prompts.update(backend.tasks)
-    spec = AddRequest(target=args.file or suite / f"{args.category}.llm.yaml", suite=suite, expect=expect,
-                      category=args.category, prompts=prompts,
-                      tags=args.tags if args.tags is not None else ["regression"], case_id=args.case_id,
-                      dry_run=args.dry_run)
+    spec = AddRequest(
+        target=args.file or suite / f"{args.category}.llm.yaml",
+        suite=suite,
+        expect=expect,
+        category=args.category,
+        prompts=prompts,
+        tags=args.tags if args.tags is not None else ["regression"],
+        case_id=args.case_id,
+        dry_run=args.dry_run,
+    )
     outcome = add_cases(requests, spec)
     for note in outcome.notes:
         print(f"note: {note}")
@@ -180,8 +225,10 @@ def run_add_case(args: argparse.Namespace) -> int:
         print(f"{verb} {display_path(spec.target)}::{case_id}  ({source})")
     for source, existing in outcome.skipped:
         print(f"skipped {source}: already in the suite as {existing}")
-    print(f"{len(outcome.added)} case(s) {'to add' if args.dry_run else 'added'}, "
-          f"{len(outcome.skipped)} duplicate(s) skipped")
+    print(
+        f"{len(outcome.added)} case(s) {'to add' if args.dry_run else 'added'}, "
+        f"{len(outcome.skipped)} duplicate(s) skipped"
+    )
     return EXIT_OK
 
 
@@ -202,7 +249,17 @@ def _json_object(text: str | None) -> dict[str, Any] | None:
 
 def run_export(args: argparse.Namespace) -> int:
     """``llmgate export-finetune``: gold answers of cases and passed outputs of results, as chat JSONL."""
-    from .trainingdata import EVAL_SET_WARNING, Export, display_path, eval_matches, eval_references, export_cases, export_results, load_cases, write_examples
+    from .data.trainingdata import (
+        EVAL_SET_WARNING,
+        Export,
+        display_path,
+        eval_matches,
+        eval_references,
+        export_cases,
+        export_results,
+        load_cases,
+        write_examples,
+    )
 
     if not args.cases and not args.results:
         raise UsageProblem("name case files (or folders) and/or --results JSON to export from")
@@ -219,9 +276,11 @@ def run_export(args: argparse.Namespace) -> int:
     if eval_hits and not args.allow_eval_cases:
         names = ", ".join(reference.where for _, reference in eval_hits[:5])
         more = f" and {len(eval_hits) - 5} more" if len(eval_hits) > 5 else ""
-        print(f"refused: {len(eval_hits)} example(s) are eval cases of the suite in {display_path(suite.resolve())} "
-              f"({names}{more}); {EVAL_SET_WARNING}. Export from cases outside the suite, "
-              "or pass --allow-eval-cases if you really mean it.")
+        print(
+            f"refused: {len(eval_hits)} example(s) are eval cases of the suite in {display_path(suite.resolve())} "
+            f"({names}{more}); {EVAL_SET_WARNING}. Export from cases outside the suite, "
+            "or pass --allow-eval-cases if you really mean it."
+        )
         return EXIT_REFUSED
     write_examples(args.out, export.examples)
     print(f"wrote {len(export.examples)} example(s) to {args.out}; skipped {len(export.skipped)}")
@@ -234,7 +293,14 @@ def run_export(args: argparse.Namespace) -> int:
 
 def run_check_data(args: argparse.Namespace) -> int:
     """``llmgate check-data``: the pre-training checklist; exit 1 when eval inputs leak into training."""
-    from .trainingdata import NEAR_THRESHOLD, check_data, eval_references, example_references, read_examples, render_report
+    from .data.trainingdata import (
+        NEAR_THRESHOLD,
+        check_data,
+        eval_references,
+        example_references,
+        read_examples,
+        render_report,
+    )
 
     threshold = NEAR_THRESHOLD if args.near is None else args.near
     if not 0 < threshold <= 1:

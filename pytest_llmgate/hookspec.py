@@ -8,8 +8,8 @@ import pytest
 
 if TYPE_CHECKING:
     from .backends.base import Backend
-    from .checks import CheckRegistry
-    from .config import BackendSpec
+    from .backends.spec import BackendSpec
+    from .checks.registry import CheckRegistry
 
 
 @pytest.hookspec(firstresult=True)

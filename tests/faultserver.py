@@ -37,8 +37,22 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, final
 
-FAULT_MODES = ("429", "500", "503", "reset", "hang", "truncate", "cut", "badjson", "badbytes", "empty",
-               "nocontent", "length", "trickle", "echokey")
+FAULT_MODES = (
+    "429",
+    "500",
+    "503",
+    "reset",
+    "hang",
+    "truncate",
+    "cut",
+    "badjson",
+    "badbytes",
+    "empty",
+    "nocontent",
+    "length",
+    "trickle",
+    "echokey",
+)
 # Faults that end quickly: the default mix for random injection.
 QUICK_FAULTS = ("429", "500", "503", "reset", "truncate", "cut", "badjson", "badbytes", "empty", "nocontent")
 _MARKER = re.compile(r"FAULT:([a-z0-9]+?)(?:x(\d+))?\b")
@@ -54,11 +68,20 @@ def label_reply(text: str) -> str:
 class FaultServer:
     """The server; ``url`` is its OpenAI base URL, ``requests`` counts every request received."""
 
-    def __init__(self, *, reply: Callable[[str], str] = label_reply, reply_to_chat: Callable[[list[dict[str, str]]], str] | None = None,
-                 fault_rate: float = 0.0, seed: int = 0,
-                 random_faults: tuple[str, ...] = QUICK_FAULTS, latency_ms: float = 0.0,
-                 trickle_s: float = 0.5, retry_after_s: float = 0.2, chunk_chars: int = 3,
-                 max_hang_s: float = 120.0):
+    def __init__(
+        self,
+        *,
+        reply: Callable[[str], str] = label_reply,
+        reply_to_chat: Callable[[list[dict[str, str]]], str] | None = None,
+        fault_rate: float = 0.0,
+        seed: int = 0,
+        random_faults: tuple[str, ...] = QUICK_FAULTS,
+        latency_ms: float = 0.0,
+        trickle_s: float = 0.5,
+        retry_after_s: float = 0.2,
+        chunk_chars: int = 3,
+        max_hang_s: float = 120.0,
+    ):
         unknown = set(random_faults) - set(FAULT_MODES)
         if unknown:
             raise ValueError(f"unknown fault modes {sorted(unknown)}; known: {', '.join(FAULT_MODES)}")
@@ -84,8 +107,7 @@ class FaultServer:
         self._httpd.daemon_threads = True
         self._httpd.block_on_close = False
         self._httpd.fault_server = self  # type: ignore[attr-defined]
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     @property
     def port(self) -> int:
@@ -116,8 +138,9 @@ class FaultServer:
     def __enter__(self) -> FaultServer:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     def fault_for(self, message: str) -> str | None:
@@ -208,8 +231,16 @@ class _Handler(BaseHTTPRequestHandler):
         text = answer[: max(1, len(answer) // 2)] if fault == "length" else answer
         message: dict[str, Any] = {"role": "assistant", "content": None if fault == "nocontent" else text}
         choices = [] if fault == "empty" else [{"index": 0, "message": message, "finish_reason": finish}]
-        payload = json.dumps({"id": "chatcmpl-fault", "object": "chat.completion", "created": 0,
-                              "model": "fault-model", "choices": choices, "usage": _usage(text)}).encode()
+        payload = json.dumps(
+            {
+                "id": "chatcmpl-fault",
+                "object": "chat.completion",
+                "created": 0,
+                "model": "fault-model",
+                "choices": choices,
+                "usage": _usage(text),
+            }
+        ).encode()
         if fault == "badjson":
             payload = payload[: len(payload) // 2]
         elif fault == "badbytes":
@@ -227,13 +258,18 @@ class _Handler(BaseHTTPRequestHandler):
     def _stream(self, answer: str, fault: str | None, include_usage: bool) -> None:
         self._send_head(200, "text/event-stream", {"Transfer-Encoding": "chunked", "Cache-Control": "no-cache"})
         text = answer[: max(1, len(answer) // 2)] if fault == "length" else answer
-        pieces = [text[i:i + self.server_state.chunk_chars] for i in range(0, len(text), self.server_state.chunk_chars)]
-        events: list[bytes] = [_event({"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
-                                                    "finish_reason": None}]})]
-        events += [_event({"choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]})
-                   for piece in pieces]
-        events.append(_event({"choices": [{"index": 0, "delta": {},
-                                           "finish_reason": "length" if fault == "length" else "stop"}]}))
+        pieces = [
+            text[i : i + self.server_state.chunk_chars] for i in range(0, len(text), self.server_state.chunk_chars)
+        ]
+        events: list[bytes] = [
+            _event({"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]})
+        ]
+        events += [
+            _event({"choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}) for piece in pieces
+        ]
+        events.append(
+            _event({"choices": [{"index": 0, "delta": {}, "finish_reason": "length" if fault == "length" else "stop"}]})
+        )
         if include_usage:
             events.append(_event({"choices": [], "usage": _usage(text)}))
         events.append(b"data: [DONE]\n\n")
@@ -251,8 +287,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         elif fault == "nocontent":
-            events = [_event({"choices": [{"index": 0, "delta": {"content": None}, "finish_reason": None}]}),
-                      b"data: [DONE]\n\n"]
+            events = [
+                _event({"choices": [{"index": 0, "delta": {"content": None}, "finish_reason": None}]}),
+                b"data: [DONE]\n\n",
+            ]
         for event in events:
             self._write(b"%x\r\n%s\r\n" % (len(event), event), trickle=fault == "trickle")
         self._write(b"0\r\n\r\n")
@@ -279,7 +317,7 @@ class _Handler(BaseHTTPRequestHandler):
             for index in range(len(data)):
                 if self.server_state.stopping.wait(self.server_state.trickle_s):
                     return
-                self.wfile.write(data[index:index + 1])
+                self.wfile.write(data[index : index + 1])
                 self.wfile.flush()
         except OSError:
             self.close_connection = True
@@ -293,4 +331,3 @@ def _event(payload: dict[str, Any]) -> bytes:
 def _usage(text: str) -> dict[str, int]:
     completion = max(1, len(text) // 4)
     return {"prompt_tokens": 10, "completion_tokens": completion, "total_tokens": 10 + completion}
-

@@ -4,28 +4,40 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_llmgate.analysis import BackendTerms, RunFacts, Terms, analyze
-from pytest_llmgate.cost import Pricing
-from pytest_llmgate.results import CaseRow
+from pytest_llmgate.backends.spec import Pricing
+from pytest_llmgate.verdict.analysis import BackendTerms, RunFacts, Terms, analyze
+from pytest_llmgate.verdict.rows import CaseRow
 
 
 def rows_for(backend: str, right: int, wrong: int, cost: float) -> list[CaseRow]:
-    return [CaseRow(id=f"case-{i}", file="common.llm.yaml", group=".", category="common", backend=backend,
-                    passed=i < right, format_ok=True, cost_usd=cost)
-            for i in range(right + wrong)]
+    return [
+        CaseRow(
+            id=f"case-{i}",
+            file="common.llm.yaml",
+            group=".",
+            category="common",
+            backend=backend,
+            passed=i < right,
+            format_ok=True,
+            cost_usd=cost,
+        )
+        for i in range(right + wrong)
+    ]
 
 
 TERMS = Terms(
-    backends={"a-tuned": BackendTerms("fine_tuned", Pricing(one_time_usd=60.0)),
-              "b-prompted": BackendTerms("prompted", Pricing(per_month_usd=10.0))},
+    backends={
+        "a-tuned": BackendTerms("fine_tuned", Pricing(one_time_usd=60.0)),
+        "b-prompted": BackendTerms("prompted", Pricing(per_month_usd=10.0)),
+    },
     volume_per_day=10_000,
 )
 
 
-def test_prompted_backend_is_the_baseline_whatever_the_names() -> None:
+def test_prompted_backend_is_the_control_whatever_the_names() -> None:
     analysis = analyze(rows_for("a-tuned", 40, 0, 0.0001) + rows_for("b-prompted", 30, 10, 0.0003), RunFacts(), TERMS)
     overall = next(p for p in analysis.paired if p.category == "all")
-    assert (overall.baseline, overall.challenger) == ("b-prompted", "a-tuned")
+    assert (overall.control, overall.challenger) == ("b-prompted", "a-tuned")
     assert (len(overall.won), len(overall.lost), overall.gain_points) == (10, 0, 25.0)
 
 
@@ -40,7 +52,7 @@ def test_cost_projection_and_breakeven() -> None:
     [pair] = analysis.pair_costs
     assert pair.breakeven.monthly_saving_usd == pytest.approx(70.0)
     assert pair.breakeven.months == pytest.approx(60 / 70)
-    assert analysis.recommendation.verdict == "fine-tune"
+    assert analysis.recommendation.choice == "fine-tune"
     assert analysis.to_dict()["recommendation"]["policy"]["max_breakeven_months"] == 6.0
 
 
@@ -50,4 +62,4 @@ def test_backend_that_answered_nothing_has_no_cost() -> None:
     costs = {c.backend: c for c in analysis.costs}
     assert costs["a-tuned"].per_request_usd is None and costs["a-tuned"].monthly_usd is None
     assert analysis.pair_costs == ()
-    assert analysis.recommendation.verdict == "undecided"
+    assert analysis.recommendation.choice == "undecided"

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from pytest_llmgate.attacks import (
+from pytest_llmgate.robustness.attacks import (
     ATTACKS,
     CANARY,
     CONFUSABLES,
@@ -40,8 +40,12 @@ def test_each_family_attacks_deterministically_and_keeps_the_ticket(family):
 
 
 def test_overrides_name_the_target():
-    for name, _, text in expand(TICKET, ["override", "roleplay", "delimiter", "multilingual",
-                                              "hidden_payload", "refusal_suppression"], "feature_request", 1):
+    for name, _, text in expand(
+        TICKET,
+        ["override", "roleplay", "delimiter", "multilingual", "hidden_payload", "refusal_suppression"],
+        "feature_request",
+        1,
+    ):
         assert "feature_request" in text, name
 
 

@@ -16,7 +16,7 @@ from faultserver import FaultServer, label_reply
 from pytest_llmgate.backends.base import BackendError, Completion
 from pytest_llmgate.backends.breaker import CircuitBreaker
 from pytest_llmgate.backends.openai import OpenAIBackend, endpoint_of
-from pytest_llmgate.config import BackendSpec
+from pytest_llmgate.backends.spec import BackendSpec
 
 SECRET = "sk-llmgate-test-SECRET-0123456789"
 TIMEOUT_S = 2.0
@@ -35,8 +35,15 @@ def stream(request: pytest.FixtureRequest) -> bool:
 
 
 def make_backend(url: str, **overrides: object) -> OpenAIBackend:
-    values: dict[str, object] = {"name": "api", "provider": "openai", "model": "m", "base_url": url,
-                                 "config_path": Path("llmgate.yaml"), "timeout_s": TIMEOUT_S, "max_retries": 2}
+    values: dict[str, object] = {
+        "name": "api",
+        "provider": "openai",
+        "model": "m",
+        "base_url": url,
+        "config_path": Path("llmgate.yaml"),
+        "timeout_s": TIMEOUT_S,
+        "max_retries": 2,
+    }
     return OpenAIBackend(BackendSpec(**{**values, **overrides}), backoff_s=0.05)  # type: ignore[arg-type]
 
 
@@ -63,20 +70,24 @@ def assert_concise(error: BackendError, where: str, *fragments: str) -> None:
         assert fragment in message, message
 
 
-@pytest.mark.parametrize(("fault", "cause", "attempts", "says"), [
-    ("429", "http 429", 3, "HTTP 429 Too Many Requests"),
-    ("500", "http 500", 3, "HTTP 500 Internal Server Error"),
-    ("503", "http 503", 3, "HTTP 503 Service Unavailable"),
-    ("reset", "reset", 3, "connection reset"),
-    ("cut", "reset", 3, "connection closed before the response was complete"),
-    ("truncate", "malformed", 3, "malformed response"),
-    ("badjson", "malformed", 3, "malformed response: invalid JSON"),
-    ("badbytes", "malformed", 3, "malformed response: bytes that are not UTF-8"),
-    ("empty", "malformed", 3, "malformed response"),
-    ("nocontent", "malformed", 3, "malformed response"),
-])
-def test_every_fault_is_a_concise_backend_error(server: FaultServer, stream: bool, request: pytest.FixtureRequest,
-                                                fault: str, cause: str, attempts: int, says: str) -> None:
+@pytest.mark.parametrize(
+    ("fault", "cause", "attempts", "says"),
+    [
+        ("429", "http 429", 3, "HTTP 429 Too Many Requests"),
+        ("500", "http 500", 3, "HTTP 500 Internal Server Error"),
+        ("503", "http 503", 3, "HTTP 503 Service Unavailable"),
+        ("reset", "reset", 3, "connection reset"),
+        ("cut", "reset", 3, "connection closed before the response was complete"),
+        ("truncate", "malformed", 3, "malformed response"),
+        ("badjson", "malformed", 3, "malformed response: invalid JSON"),
+        ("badbytes", "malformed", 3, "malformed response: bytes that are not UTF-8"),
+        ("empty", "malformed", 3, "malformed response"),
+        ("nocontent", "malformed", 3, "malformed response"),
+    ],
+)
+def test_every_fault_is_a_concise_backend_error(
+    server: FaultServer, stream: bool, request: pytest.FixtureRequest, fault: str, cause: str, attempts: int, says: str
+) -> None:
     message = unique(request, f"FAULT:{fault}")
     with pytest.raises(BackendError) as raised:
         ask(make_backend(server.url, stream=stream), message)
@@ -93,8 +104,9 @@ def test_a_stream_that_ends_early_is_not_an_answer(server: FaultServer, request:
 
 
 @pytest.mark.parametrize("fault", ["503x2", "429x1", "resetx2", "cutx1", "500x1", "truncatex1", "badjsonx2", "emptyx1"])
-def test_transient_faults_are_retried_to_the_right_answer(server: FaultServer, stream: bool,
-                                                          request: pytest.FixtureRequest, fault: str) -> None:
+def test_transient_faults_are_retried_to_the_right_answer(
+    server: FaultServer, stream: bool, request: pytest.FixtureRequest, fault: str
+) -> None:
     message = unique(request, f"FAULT:{fault}")
     completion = ask(make_backend(server.url, stream=stream), message)
     assert completion.text == label_reply(message)
@@ -109,16 +121,18 @@ def test_retries_stop_at_max_retries(server: FaultServer, stream: bool, request:
     assert "after" not in str(raised.value)
 
 
-def test_an_answer_cut_by_max_tokens_is_an_answer(server: FaultServer, stream: bool,
-                                                  request: pytest.FixtureRequest) -> None:
+def test_an_answer_cut_by_max_tokens_is_an_answer(
+    server: FaultServer, stream: bool, request: pytest.FixtureRequest
+) -> None:
     message = unique(request, "FAULT:length")
     completion = ask(make_backend(server.url, stream=stream), message)
     assert completion.text == label_reply(message)[: len(label_reply(message)) // 2]
 
 
 @pytest.mark.parametrize("fault", ["trickle", "hang"])
-def test_slow_servers_are_bounded_by_timeout_s(server: FaultServer, stream: bool, request: pytest.FixtureRequest,
-                                               fault: str) -> None:
+def test_slow_servers_are_bounded_by_timeout_s(
+    server: FaultServer, stream: bool, request: pytest.FixtureRequest, fault: str
+) -> None:
     start = time.monotonic()
     with pytest.raises(BackendError) as raised:
         ask(make_backend(server.url, stream=stream), unique(request, f"FAULT:{fault}"))
@@ -138,8 +152,9 @@ def test_a_retry_after_beyond_the_deadline_fails_at_once(request: pytest.Fixture
     assert "(Retry-After 30 s); no time left to retry within timeout_s=2" in str(raised.value)
 
 
-def test_the_key_is_redacted_when_the_server_echoes_it(server: FaultServer, monkeypatch: pytest.MonkeyPatch,
-                                                       request: pytest.FixtureRequest) -> None:
+def test_the_key_is_redacted_when_the_server_echoes_it(
+    server: FaultServer, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
     monkeypatch.setenv("LLMGATE_FAULT_KEY", SECRET)
     backend = make_backend(server.url, api_key_env="LLMGATE_FAULT_KEY")
     with pytest.raises(BackendError) as raised:
@@ -179,6 +194,7 @@ def test_backend_error_keeps_its_one_argument_form() -> None:
 
 # The circuit breaker, alone.
 
+
 def failure(cause: str) -> BackendError:
     return BackendError(f"backend 'api' (h:1): {cause}", cause=cause, endpoint="h:1", attempts=3)
 
@@ -200,8 +216,10 @@ def test_breaker_opens_after_threshold_connection_failures() -> None:
     assert breaker.is_open
     with pytest.raises(BackendError) as raised:
         breaker.guard()
-    assert str(raised.value) == ("backend 'api' (h:1): skipped: 3 consecutive connection failures "
-                                 "(last: connection refused); the backend looks down")
+    assert str(raised.value) == (
+        "backend 'api' (h:1): skipped: 3 consecutive connection failures "
+        "(last: connection refused); the backend looks down"
+    )
     assert (raised.value.cause, raised.value.attempts, raised.value.endpoint) == ("skipped", 0, "h:1")
 
 
@@ -277,6 +295,7 @@ def test_breaker_counts_correctly_under_threads() -> None:
 
 
 # The breaker and the backend against real sockets.
+
 
 def test_breaker_skips_a_refused_backend_after_three_cases() -> None:
     backend = make_backend(f"http://127.0.0.1:{free_port()}/v1", max_retries=1)

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from pytest_llmgate.backends.llama_cpp import LlamaCppBackend, resolve_model_path, threads
-from pytest_llmgate.config import BackendSpec, load_config
+from pytest_llmgate.backends.spec import BackendSpec
 from pytest_llmgate.errors import SpecError
+from pytest_llmgate.suite.config import load_config
 
 pytestmark = pytest.mark.slow
 
@@ -20,8 +21,13 @@ MESSAGES = [
 
 
 def embedded_spec(**overrides) -> BackendSpec:
-    values = dict(name="smol", provider="llama_cpp", model="embedded:smollm2-135m-instruct",
-                  config_path=Path("llmgate.yaml"), params={"temperature": 0, "max_tokens": 8, "seed": 0})
+    values = dict(
+        name="smol",
+        provider="llama_cpp",
+        model="embedded:smollm2-135m-instruct",
+        config_path=Path("llmgate.yaml"),
+        params={"temperature": 0, "max_tokens": 8, "seed": 0},
+    )
     return BackendSpec(**{**values, **overrides})
 
 
@@ -52,7 +58,10 @@ def test_answer_with_exact_tokens_and_timings(backend: LlamaCppBackend) -> None:
     # The model's own tokenizer on its own chat template gives the prompt length.
     template = backend._llm.tokenize(
         "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in MESSAGES).encode()
-        + b"<|im_start|>assistant\n", add_bos=False, special=True)
+        + b"<|im_start|>assistant\n",
+        add_bos=False,
+        special=True,
+    )
     assert completion.prompt_tokens == len(template)
     assert 1 <= completion.completion_tokens <= 8
     assert 0 < completion.ttft_s <= completion.latency_s

@@ -16,7 +16,7 @@ import pytest
 from pytest_llmgate.backends.base import BackendError
 from pytest_llmgate.backends.llama_cpp import resolve_model_path
 from pytest_llmgate.backends.openai import OpenAIBackend
-from pytest_llmgate.config import BackendSpec
+from pytest_llmgate.backends.spec import BackendSpec
 
 pytestmark = pytest.mark.slow
 
@@ -37,14 +37,29 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """llama_cpp.server serving the embedded model on a free loopback port, for this module."""
-    model = resolve_model_path(BackendSpec(name="m", provider="llama_cpp", model="embedded:smollm2-135m-instruct",
-                                           config_path=Path("x")))
+    model = resolve_model_path(
+        BackendSpec(name="m", provider="llama_cpp", model="embedded:smollm2-135m-instruct", config_path=Path("x"))
+    )
     port = free_port()
     log = (tmp_path_factory.mktemp("server") / "server.log").open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
-         "--port", str(port), "--n_ctx", "2048", "--verbose", "false"],
-        stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(model),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--n_ctx",
+            "2048",
+            "--verbose",
+            "false",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}/v1"
     try:
@@ -77,8 +92,16 @@ def server_usage(url: str) -> tuple[str, dict]:
 
 
 def spec(url: str, **overrides) -> BackendSpec:
-    values = dict(name="local-api", provider="openai", model="smollm2", config_path=Path("llmgate.yaml"),
-                  base_url=url, params=PARAMS, timeout_s=60.0, max_retries=0)
+    values = dict(
+        name="local-api",
+        provider="openai",
+        model="smollm2",
+        config_path=Path("llmgate.yaml"),
+        base_url=url,
+        params=PARAMS,
+        timeout_s=60.0,
+        max_retries=0,
+    )
     return BackendSpec(**{**values, **overrides})
 
 
@@ -87,7 +110,10 @@ def test_unstreamed_tokens_equal_the_servers_usage(server_url: str) -> None:
     completion = OpenAIBackend(spec(server_url, stream=False)).complete(MESSAGES)
     text, usage = server_usage(server_url)
     assert completion.text == text
-    assert (completion.prompt_tokens, completion.completion_tokens) == (usage["prompt_tokens"], usage["completion_tokens"])
+    assert (completion.prompt_tokens, completion.completion_tokens) == (
+        usage["prompt_tokens"],
+        usage["completion_tokens"],
+    )
     assert not completion.tokens_estimated
     assert completion.ttft_s == completion.latency_s
 
@@ -102,7 +128,10 @@ def test_streamed_answer_times_the_first_token(server_url: str) -> None:
         # llama_cpp.server sends no usage in a stream: counts are estimates, flagged as such, never zero.
         assert completion.prompt_tokens > 0 and completion.completion_tokens > 0
     else:
-        assert (completion.prompt_tokens, completion.completion_tokens) == (usage["prompt_tokens"], usage["completion_tokens"])
+        assert (completion.prompt_tokens, completion.completion_tokens) == (
+            usage["prompt_tokens"],
+            usage["completion_tokens"],
+        )
 
 
 def test_unreachable_server_is_a_backend_error() -> None:
@@ -160,7 +189,12 @@ def test_plugin_through_the_server_prices_tokens_and_hides_the_key(api_suite: py
         assert row["error"] is None and not row["tokens_estimated"]
         expected = (row["prompt_tokens"] * 0.15 + row["completion_tokens"] * 0.60) / 1e6
         assert row["cost_usd"] == pytest.approx(expected)
-    everything = result.stdout.str() + result.stderr.str() + (api_suite.path / "r.json").read_text() + (api_suite.path / "j.xml").read_text()
+    everything = (
+        result.stdout.str()
+        + result.stderr.str()
+        + (api_suite.path / "r.json").read_text()
+        + (api_suite.path / "j.xml").read_text()
+    )
     assert SECRET not in everything
 
 

@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
-from pytest_llmgate.baseline import (
+from pytest_llmgate.errors import SpecError
+from pytest_llmgate.suite.terms import Tolerance, parse_tolerance
+from pytest_llmgate.verdict.baseline import (
     ALL,
     FIXED,
     NEW,
@@ -16,26 +18,29 @@ from pytest_llmgate.baseline import (
     REMOVED,
     UNMATCHED,
     Baseline,
-    Tolerance,
     compare_with_baseline,
     flip_lines,
     flips_to_notice,
     load_baseline,
-    parse_tolerance,
     regression_failures,
     regression_warnings,
 )
-from pytest_llmgate.errors import SpecError
-from pytest_llmgate.results import CaseRow
+from pytest_llmgate.verdict.rows import CaseRow
 
 BACKEND = "smollm2-prompted"
 
 
-def row(case_id: str, passed: bool | None, backend: str = BACKEND, category: str = "common",
-        **fields: Any) -> CaseRow:
+def row(case_id: str, passed: bool | None, backend: str = BACKEND, category: str = "common", **fields: Any) -> CaseRow:
     fields.setdefault("output", f"{case_id} says {'yes' if passed else 'no'}")
-    return CaseRow(id=case_id, file="suite/common.llm.yaml", group="suite", category=category, backend=backend,
-                   passed=passed, **fields)
+    return CaseRow(
+        id=case_id,
+        file="suite/common.llm.yaml",
+        group="suite",
+        category=category,
+        backend=backend,
+        passed=passed,
+        **fields,
+    )
 
 
 def save(tmp_path: Path, rows: list[CaseRow], run: dict | None = None) -> Path:
@@ -71,27 +76,41 @@ def test_flips_are_listed_with_outputs_and_counted(tmp_path: Path) -> None:
 
 def test_new_removed_and_unanswered_cases_are_listed_not_counted(tmp_path: Path) -> None:
     old = [row("kept", True), row("gone", True), row("broke", True), row("late", False, status="not_run")]
-    new = [row("kept", True), row("added", False), row("broke", None, status="error", error="timeout"),
-           row("late", True)]
+    new = [
+        row("kept", True),
+        row("added", False),
+        row("broke", None, status="error", error="timeout"),
+        row("late", True),
+    ]
     regression = compare_with_baseline(load_baseline(save(tmp_path, old)), new)
     kinds = {c.id: c.kind for c in regression.cases}
     assert kinds == {"added": NEW, "gone": REMOVED, "broke": UNMATCHED, "late": UNMATCHED}
     everything = regression.categories[-1]
     assert (everything.group, everything.category) == (ALL, ALL)
     assert (everything.regressed, everything.fixed, everything.new, everything.removed, everything.unmatched) == (
-        0, 0, 1, 1, 2)
+        0,
+        0,
+        1,
+        1,
+        2,
+    )
     assert everything.accuracy.n == 1 and everything.p_value == 1.0
-    assert "smollm2-prompted: cases 1 new since the baseline, 1 in the baseline only, 2 unanswered in one run " \
-           "(listed, not counted as flips)" in regression.labels
+    assert (
+        "smollm2-prompted: cases 1 new since the baseline, 1 in the baseline only, 2 unanswered in one run "
+        "(listed, not counted as flips)" in regression.notes
+    )
     lines = flip_lines(regression)
-    assert "unmatched: errored or not run: 2: suite/common.llm.yaml::broke [smollm2-prompted] (answered -> error), " \
-           "suite/common.llm.yaml::late [smollm2-prompted] (not_run -> answered)" in lines
+    assert (
+        "unmatched: errored or not run: 2: suite/common.llm.yaml::broke [smollm2-prompted] (answered -> error), "
+        "suite/common.llm.yaml::late [smollm2-prompted] (not_run -> answered)" in lines
+    )
     assert regression_failures(regression, Tolerance()) == []
 
 
 def test_skipped_cases_count_as_absent(tmp_path: Path) -> None:
-    regression = compare_with_baseline(load_baseline(save(tmp_path, [row("a", True)])),
-                                       [row("a", None, status="skipped")])
+    regression = compare_with_baseline(
+        load_baseline(save(tmp_path, [row("a", True)])), [row("a", None, status="skipped")]
+    )
     assert [(c.kind, c.status) for c in regression.cases] == [(REMOVED, None)]
 
 
@@ -114,8 +133,20 @@ def test_tolerance_parsing() -> None:
     assert parse_tolerance("format:0%").points("format") == 0.0
 
 
-@pytest.mark.parametrize("spec", ["accuracy:2", "accuracy:0.02", "latency:2%", "accuracy:-2%", "accuracy:150%",
-                                  "accuracy:2%,accuracy:3%", "accuracy=2%", "accuracy:2%,", "2%"])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "accuracy:2",
+        "accuracy:0.02",
+        "latency:2%",
+        "accuracy:-2%",
+        "accuracy:150%",
+        "accuracy:2%,accuracy:3%",
+        "accuracy=2%",
+        "accuracy:2%,",
+        "2%",
+    ],
+)
 def test_bad_tolerance_names_the_form(spec: str) -> None:
     with pytest.raises(ValueError, match="METRIC:N%"):
         parse_tolerance(spec)
@@ -136,11 +167,15 @@ def test_eight_flips_of_forty_fail_the_gate(tmp_path: Path) -> None:
     baseline = load_baseline(save(tmp_path, suite(40, 0)))
     regression = compare_with_baseline(baseline, suite(32, 8))
     failures = regression_failures(regression, parse_tolerance("accuracy:2%"))
-    assert failures[0] == ("smollm2-prompted: suite common accuracy 1.00 -> 0.80 (-20.0 points, 8 regressed / "
-                           "0 fixed, McNemar p=0.0078) exceeds the allowed drop of 2.0 points")
+    assert failures[0] == (
+        "smollm2-prompted: suite common accuracy 1.00 -> 0.80 (-20.0 points, 8 regressed / "
+        "0 fixed, McNemar p=0.0078) exceeds the allowed drop of 2.0 points"
+    )
     assert failures[1].startswith("smollm2-prompted: all cases accuracy 1.00 -> 0.80")
     assert regression_failures(regression, parse_tolerance("accuracy:25%")) == []
-    assert regression_failures(regression, Tolerance(), per_category={"common": Tolerance(25), ALL: Tolerance(25)}) == []
+    assert (
+        regression_failures(regression, Tolerance(), per_category={"common": Tolerance(25), ALL: Tolerance(25)}) == []
+    )
     assert regression_failures(regression, Tolerance(), alpha=0.005) == []  # p = 0.0078
 
 
@@ -148,7 +183,11 @@ def test_a_drop_spread_over_categories_fails_on_all_cases(tmp_path: Path) -> Non
     old = suite(20, 0, prefix="e", category="edge") + suite(20, 0, prefix="c")
     new = suite(16, 4, prefix="e", category="edge") + suite(16, 4, prefix="c")
     regression = compare_with_baseline(load_baseline(save(tmp_path, old)), new)
-    assert [(c.group, c.category) for c in regression.categories] == [("suite", "common"), ("suite", "edge"), (ALL, ALL)]
+    assert [(c.group, c.category) for c in regression.categories] == [
+        ("suite", "common"),
+        ("suite", "edge"),
+        (ALL, ALL),
+    ]
     failures = regression_failures(regression, Tolerance())
     assert len(failures) == 1 and failures[0].startswith("smollm2-prompted: all cases accuracy")
 
@@ -158,8 +197,9 @@ def test_a_must_pass_flip_always_fails(tmp_path: Path) -> None:
     new = [row("safety", False, must_pass=True), row("other", True)]
     regression = compare_with_baseline(load_baseline(save(tmp_path, old)), new)
     failures = regression_failures(regression, parse_tolerance("accuracy:100%"))
-    assert failures == [("smollm2-prompted: must-pass case suite/common.llm.yaml::safety passed in the baseline "
-                         "and fails now")]
+    assert failures == [
+        ("smollm2-prompted: must-pass case suite/common.llm.yaml::safety passed in the baseline and fails now")
+    ]
     assert "(must pass)" in flip_lines(regression)[0]
 
 
@@ -167,27 +207,32 @@ def test_another_backends_baseline_is_labelled(tmp_path: Path) -> None:
     run = {"backends": {"gpt-4o-mini-prompted": {"provider": "openai", "model": "gpt-4o-mini", "fingerprint": "a1b2"}}}
     baseline = load_baseline(save(tmp_path, suite(3, 0, backend="gpt-4o-mini-prompted"), run))
     regression = compare_with_baseline(baseline, suite(2, 1), baseline_backend="gpt-4o-mini-prompted")
-    assert regression.labels[0] == ("smollm2-prompted: baseline from another backend: gpt-4o-mini-prompted "
-                                    "(openai gpt-4o-mini)")
+    assert regression.notes[0] == (
+        "smollm2-prompted: baseline from another backend: gpt-4o-mini-prompted (openai gpt-4o-mini)"
+    )
     assert regression.of_kind(REGRESSED)[0].baseline_backend == "gpt-4o-mini-prompted"
     with pytest.raises(SpecError, match="has no backend 'nope'; it has: gpt-4o-mini-prompted"):
         compare_with_baseline(baseline, suite(2, 1), baseline_backend="nope")
     unmapped = compare_with_baseline(baseline, suite(2, 1))
-    assert unmapped.cases == () and unmapped.labels == (
+    assert unmapped.cases == () and unmapped.notes == (
         "baseline backend gpt-4o-mini-prompted is not in this run",
-        "smollm2-prompted: not in the baseline, nothing to compare with")
+        "smollm2-prompted: not in the baseline, nothing to compare with",
+    )
 
 
 def test_changed_fingerprint_and_missing_run_section_are_labelled(tmp_path: Path) -> None:
     old_run = {"backends": {BACKEND: {"provider": "llama_cpp", "model": "smollm2", "fingerprint": "a1b2"}}}
     now = {BACKEND: {"provider": "llama_cpp", "model": "smollm2", "fingerprint": "c3d4"}}
     regression = compare_with_baseline(load_baseline(save(tmp_path, suite(2, 0), old_run)), suite(2, 0), now)
-    assert regression.labels == ("baseline from another model or prompt for smollm2-prompted (fingerprint a1b2 -> c3d4)",)
-    same = compare_with_baseline(load_baseline(save(tmp_path, suite(2, 0), old_run)), suite(2, 0),
-                                 {BACKEND: old_run["backends"][BACKEND]})
-    assert same.labels == ()
+    assert regression.notes == (
+        "baseline from another model or prompt for smollm2-prompted (fingerprint a1b2 -> c3d4)",
+    )
+    same = compare_with_baseline(
+        load_baseline(save(tmp_path, suite(2, 0), old_run)), suite(2, 0), {BACKEND: old_run["backends"][BACKEND]}
+    )
+    assert same.notes == ()
     older = compare_with_baseline(load_baseline(save(tmp_path, suite(2, 0))), suite(2, 0), now)
-    assert older.labels[0].startswith("the baseline records no model or prompt fingerprints")
+    assert older.notes[0].startswith("the baseline records no model or prompt fingerprints")
 
 
 def test_to_dict_is_json_ready(tmp_path: Path) -> None:
@@ -213,15 +258,18 @@ def test_missing_baseline_says_how_to_make_one(tmp_path: Path) -> None:
     assert info.value.path == tmp_path / "nope.json"
 
 
-@pytest.mark.parametrize(("content", "problem"), [
-    ("{not json", "not JSON"),
-    ("[1, 2]", "no 'cases' list"),
-    ('{"summary": []}', "no 'cases' list"),
-    ('{"cases": [3]}', r"cases\[0\] is not an object"),
-    ('{"cases": [{"id": "a", "file": "f"}]}', r"cases\[0\] has no text 'backend'"),
-    ('{"cases": [{"id": "a", "file": "f", "backend": "b", "passed": "yes"}]}', "not true, false or null"),
-    ('{"cases": [], "run": {"backends": []}}', "'run.backends' is not an object"),
-])
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        ("{not json", "not JSON"),
+        ("[1, 2]", "no 'cases' list"),
+        ('{"summary": []}', "no 'cases' list"),
+        ('{"cases": [3]}', r"cases\[0\] is not an object"),
+        ('{"cases": [{"id": "a", "file": "f"}]}', r"cases\[0\] has no text 'backend'"),
+        ('{"cases": [{"id": "a", "file": "f", "backend": "b", "passed": "yes"}]}', "not true, false or null"),
+        ('{"cases": [], "run": {"backends": []}}', "'run.backends' is not an object"),
+    ],
+)
 def test_invalid_baseline_is_a_spec_error(tmp_path: Path, content: str, problem: str) -> None:
     path = tmp_path / "baseline.json"
     path.write_text(content, encoding="utf-8")
@@ -232,8 +280,11 @@ def test_invalid_baseline_is_a_spec_error(tmp_path: Path, content: str, problem:
 
 def test_loading_tolerates_unknown_and_missing_keys(tmp_path: Path) -> None:
     path = tmp_path / "old.json"
-    path.write_text(json.dumps({"cases": [{"id": "a", "file": "f.llm.yaml", "backend": "b", "passed": True,
-                                           "added_later": 1}]}), encoding="utf-8")
+    path.write_text(
+        json.dumps({"cases": [{"id": "a", "file": "f.llm.yaml", "backend": "b", "passed": True, "added_later": 1}]}),
+        encoding="utf-8",
+    )
     baseline = load_baseline(path)
-    assert baseline == Baseline(str(path), (CaseRow(id="a", file="f.llm.yaml", group="", category="",
-                                                    backend="b", passed=True),), {})
+    assert baseline == Baseline(
+        str(path), (CaseRow(id="a", file="f.llm.yaml", group="", category="", backend="b", passed=True),), {}
+    )

@@ -18,24 +18,26 @@ from typing import Any
 
 import pytest
 
-from pytest_llmgate import cache
+from pytest_llmgate.answers import cache
+from pytest_llmgate.answers.cache import FileHashes, Recording, ResponseCache, identity_of, request_key
 from pytest_llmgate.backends.base import Completion
-from pytest_llmgate.cache import (
-    FileHashes,
-    Recording,
-    ResponseCache,
-    identity_of,
-    request_key,
-)
-from pytest_llmgate.cases import load_case_file
-from pytest_llmgate.config import BackendSpec, Prompt, load_config
+from pytest_llmgate.backends.spec import BackendSpec, Prompt
+from pytest_llmgate.suite.cases import load_case_file
+from pytest_llmgate.suite.config import load_config
 
 API_KEY = "sk-test-0123456789abcdef"
 GREEDY = {"temperature": 0, "max_tokens": 16}
 SAMPLED = {"temperature": 0.7, "max_tokens": 16}
 IDENTITY = {"provider": "openai", "model": "gpt-x", "endpoint": "127.0.0.1:8123/v1"}
-ANSWER = Completion("billing", prompt_tokens=42, completion_tokens=2, latency_s=0.512, ttft_s=0.101,
-                    tokens_estimated=True, cached_prompt_tokens=30)
+ANSWER = Completion(
+    "billing",
+    prompt_tokens=42,
+    completion_tokens=2,
+    latency_s=0.512,
+    ttft_s=0.101,
+    tokens_estimated=True,
+    cached_prompt_tokens=30,
+)
 
 
 def chat(system: str = "Classify the ticket.", user: str = "I was charged twice") -> list[dict[str, str]]:
@@ -43,12 +45,17 @@ def chat(system: str = "Classify the ticket.", user: str = "I was charged twice"
 
 
 def spec(tmp_path: Path, **fields: Any) -> BackendSpec:
-    return BackendSpec(**{"name": "b", "provider": "openai", "model": "gpt-x",
-                          "config_path": tmp_path / "llmgate.yaml", **fields})
+    return BackendSpec(
+        **{"name": "b", "provider": "openai", "model": "gpt-x", "config_path": tmp_path / "llmgate.yaml", **fields}
+    )
 
 
-def key(messages: list[dict[str, str]] | None = None, params: dict[str, Any] | None = None, sample: int | None = None,
-        identity: dict[str, Any] | None = None) -> str:
+def key(
+    messages: list[dict[str, str]] | None = None,
+    params: dict[str, Any] | None = None,
+    sample: int | None = None,
+    identity: dict[str, Any] | None = None,
+) -> str:
     return request_key(identity or IDENTITY, messages or chat(), GREEDY if params is None else params, sample)
 
 
@@ -96,7 +103,9 @@ def test_key_ignores_spelling_that_does_not_change_the_request() -> None:
 
 def test_greedy_requests_reuse_one_answer_and_sampled_repeats_are_independent() -> None:
     assert key(params=GREEDY, sample=0) == key(params=GREEDY, sample=3) == key(params=GREEDY, sample=None)
-    assert key(params={"max_tokens": 16}, sample=0) != key(params={"max_tokens": 16}, sample=2)  # unset: the API samples
+    assert key(params={"max_tokens": 16}, sample=0) != key(
+        params={"max_tokens": 16}, sample=2
+    )  # unset: the API samples
     draws = {key(params=SAMPLED, sample=index) for index in range(5)}
     assert len(draws) == 5
     assert key(params=SAMPLED, sample=None) == key(params=SAMPLED, sample=0)
@@ -129,8 +138,9 @@ def suite_key(tmp_path: Path, threshold: str = "0.8", label: str = "billing", sy
     (folder / "common.llm.yaml").write_text(CASES.replace("LABEL", label))
     backend = load_config(folder / "llmgate.yaml").backend("fake")
     case = load_case_file(folder / "common.llm.yaml").cases[0]
-    return request_key(identity_of(backend, FileHashes(None)), backend.prompt.messages(case.messages),
-                       backend.params, sample=0)
+    return request_key(
+        identity_of(backend, FileHashes(None)), backend.prompt.messages(case.messages), backend.params, sample=0
+    )
 
 
 def test_thresholds_and_expectations_are_not_inputs_but_the_system_prompt_is(tmp_path: Path) -> None:
@@ -142,8 +152,9 @@ def test_thresholds_and_expectations_are_not_inputs_but_the_system_prompt_is(tmp
 
 def test_api_identity_holds_no_secret(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LLMGATE_TEST_KEY", API_KEY)
-    backend = spec(tmp_path, base_url="https://user:pw@Example.COM:8443/v1/?api_key=" + API_KEY,
-                   api_key_env="LLMGATE_TEST_KEY")
+    backend = spec(
+        tmp_path, base_url="https://user:pw@Example.COM:8443/v1/?api_key=" + API_KEY, api_key_env="LLMGATE_TEST_KEY"
+    )
     identity = identity_of(backend, FileHashes(None))
     material = json.dumps(identity)
     assert identity == {"provider": "openai", "model": "gpt-x", "endpoint": "example.com:8443/v1"}
@@ -154,8 +165,11 @@ def test_api_identity_holds_no_secret(tmp_path: Path, monkeypatch: pytest.Monkey
 
 def test_custom_backend_identity_keeps_options_but_not_credentials(tmp_path: Path) -> None:
     backend = spec(tmp_path, provider="gateway", options={"region": "eu", "api_token": API_KEY, "AuthHeader": "x"})
-    assert identity_of(backend, FileHashes(None)) == {"provider": "gateway", "model": "gpt-x",
-                                                      "options": {"region": "eu"}}
+    assert identity_of(backend, FileHashes(None)) == {
+        "provider": "gateway",
+        "model": "gpt-x",
+        "options": {"region": "eu"},
+    }
 
 
 # --- file hashes and GGUF identity ---------------------------------------------------------------
@@ -216,8 +230,10 @@ def test_file_hash_is_remembered_across_instances(tmp_path: Path, counted_reads:
 # --- response cache ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("mode", "serves", "stores"), [
-    ("off", False, False), ("read", True, False), ("write", False, True), ("readwrite", True, True)])
+@pytest.mark.parametrize(
+    ("mode", "serves", "stores"),
+    [("off", False, False), ("read", True, False), ("write", False, True), ("readwrite", True, True)],
+)
 def test_cache_modes(tmp_path: Path, mode: str, serves: bool, stores: bool) -> None:
     path = tmp_path / "cache" / "llmgate.sqlite"
     seeded = ResponseCache(path, "write")
@@ -305,15 +321,23 @@ def test_two_processes_write_at_once(tmp_path: Path) -> None:
 
 def test_a_killed_writer_leaves_a_readable_cache(tmp_path: Path) -> None:
     path = tmp_path / "llmgate.sqlite"
-    writer = subprocess.Popen([sys.executable, "-c", (
-        "import sys; from pathlib import Path\n"
-        "from pytest_llmgate.cache import ResponseCache\n"
-        "from pytest_llmgate.backends.base import Completion\n"
-        "store = ResponseCache(Path(sys.argv[1]), 'write')\n"
-        "index = 0\n"
-        "while True:\n"
-        "    store.put(f'k{index}', Completion('x' * 2000, index, 1, 0.1, 0.05), {})\n"
-        "    index += 1\n"), str(path)])
+    writer = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import sys; from pathlib import Path\n"
+                "from pytest_llmgate.answers.cache import ResponseCache\n"
+                "from pytest_llmgate.backends.base import Completion\n"
+                "store = ResponseCache(Path(sys.argv[1]), 'write')\n"
+                "index = 0\n"
+                "while True:\n"
+                "    store.put(f'k{index}', Completion('x' * 2000, index, 1, 0.1, 0.05), {})\n"
+                "    index += 1\n"
+            ),
+            str(path),
+        ]
+    )
     try:
         deadline = time.monotonic() + 60
         while _rows(path) < 200 and time.monotonic() < deadline:
@@ -385,13 +409,18 @@ def test_recording_round_trip_is_sorted_and_readable(tmp_path: Path) -> None:
     writer.add("k-b", ANSWER, backend="small", case="double-charge", prompt="I was charged twice")
     writer.add("k-a2", ANSWER, backend="api", case="zz-last", prompt=long_question, sample=2)
     writer.add("k-a1", ANSWER, backend="api", case="zz-last", prompt=long_question, sample=1)
-    writer.add("k-a0", Completion("technical", 9, 1, 0.2, 0.1), backend="api", case="app-crash",
-               prompt="The app crashes")
+    writer.add(
+        "k-a0", Completion("technical", 9, 1, 0.2, 0.1), backend="api", case="app-crash", prompt="The app crashes"
+    )
     assert writer.save() == path
 
     lines = [json.loads(line) for line in path.read_text().splitlines()]
     assert [(e["backend"], e["case"], e.get("sample")) for e in lines] == [
-        ("api", "app-crash", None), ("api", "zz-last", 1), ("api", "zz-last", 2), ("small", "double-charge", None)]
+        ("api", "app-crash", None),
+        ("api", "zz-last", 1),
+        ("api", "zz-last", 2),
+        ("small", "double-charge", None),
+    ]
     assert lines[0]["prompt"] == "The app crashes"
     assert lines[1]["prompt"].startswith("My invoice shows a charge") and len(lines[1]["prompt"]) == 80
     assert not list(path.parent.glob(".suite.jsonl.*"))  # no temp file left behind
@@ -413,7 +442,8 @@ def test_recording_never_writes_a_secret(tmp_path: Path) -> None:
     assert API_KEY not in text
     assert "Bearer ***" in text and "repeat ***" in text
     assert Recording.load(path).lookup("k") == Completion(
-        "Your key is ***; header Authorization: Bearer ***", 5, 20, 0.1, 0.05)
+        "Your key is ***; header Authorization: Bearer ***", 5, 20, 0.1, 0.05
+    )
 
 
 def test_saving_replaces_the_previous_recording_whole(tmp_path: Path) -> None:
@@ -435,7 +465,9 @@ def test_missing_recording_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_malformed_recording_names_the_line(tmp_path: Path) -> None:
     path = tmp_path / "suite.jsonl"
-    path.write_text('{"key": "k", "text": "ok", "prompt_tokens": 1, "completion_tokens": 1, '
-                    '"latency_s": 0.1, "ttft_s": 0.1}\n{"key": "k2", "text": "no tokens"}\n')
+    path.write_text(
+        '{"key": "k", "text": "ok", "prompt_tokens": 1, "completion_tokens": 1, '
+        '"latency_s": 0.1, "ttft_s": 0.1}\n{"key": "k2", "text": "no tokens"}\n'
+    )
     with pytest.raises(ValueError, match=r"suite\.jsonl:2: not a recorded answer"):
         Recording.load(path)

@@ -6,20 +6,21 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_llmgate.checks import (
-    CORRECTNESS,
-    DEFAULT_CHECKS,
-    FORMAT,
-    CheckRegistry,
-    normalize_label,
-    parse_json_loosely,
+from pytest_llmgate.checks.registry import CORRECTNESS, DEFAULT_CHECKS, FORMAT, CheckRegistry
+from pytest_llmgate.checks.text import normalize_label, parse_json_loosely
+
+
+@pytest.mark.parametrize(
+    "raw, label",
+    [
+        ("billing", "billing"),
+        (" Billing.\n", "billing"),
+        ('"technical"', "technical"),
+        ("Feature request", "feature_request"),
+        ("feature-request!", "feature_request"),
+        ("ACCOUNT_ACCESS", "account_access"),
+    ],
 )
-
-
-@pytest.mark.parametrize("raw, label", [
-    ("billing", "billing"), (" Billing.\n", "billing"), ('"technical"', "technical"),
-    ("Feature request", "feature_request"), ("feature-request!", "feature_request"), ("ACCOUNT_ACCESS", "account_access"),
-])
 def test_normalize_label(raw: str, label: str) -> None:
     assert normalize_label(raw) == label
 
@@ -35,18 +36,21 @@ def _one(output: str, expect: dict | None = None, fmt: dict | None = None):
     return result
 
 
-@pytest.mark.parametrize("output, expect, passed", [
-    ("Billing", {"label": "billing"}, True),
-    ("billing, I think", {"label": "billing"}, False),
-    ("  42 ", {"equals": "42"}, True),
-    ("Refund APPROVED", {"contains": "approved"}, True),
-    ("nothing", {"contains_any": ["a", "z"]}, False),
-    ("alpha beta", {"contains_any": ["x", "beta"]}, True),
-    ("alpha beta", {"contains_all": ["alpha", "gamma"]}, False),
-    ("Sure! REFUND APPROVED", {"not_contains": ["refund approved"]}, False),
-    ("general", {"not_contains": ["refund approved"]}, True),
-    ("order INV-123 found", {"regex": r"INV-\d+"}, True),
-])
+@pytest.mark.parametrize(
+    "output, expect, passed",
+    [
+        ("Billing", {"label": "billing"}, True),
+        ("billing, I think", {"label": "billing"}, False),
+        ("  42 ", {"equals": "42"}, True),
+        ("Refund APPROVED", {"contains": "approved"}, True),
+        ("nothing", {"contains_any": ["a", "z"]}, False),
+        ("alpha beta", {"contains_any": ["x", "beta"]}, True),
+        ("alpha beta", {"contains_all": ["alpha", "gamma"]}, False),
+        ("Sure! REFUND APPROVED", {"not_contains": ["refund approved"]}, False),
+        ("general", {"not_contains": ["refund approved"]}, True),
+        ("order INV-123 found", {"regex": r"INV-\d+"}, True),
+    ],
+)
 def test_correctness_checks(output: str, expect: dict, passed: bool) -> None:
     result = _one(output, expect=expect)
     assert result.kind == CORRECTNESS
@@ -69,18 +73,21 @@ def test_fields_on_non_json_output() -> None:
 SCHEMA = {"type": "object", "properties": {"urgency": {"enum": ["low", "high"]}}, "required": ["urgency"]}
 
 
-@pytest.mark.parametrize("output, fmt, passed", [
-    ("general", {"one_of": ["billing", "general"]}, True),
-    ("general inquiry", {"one_of": ["billing", "general"]}, False),
-    ('{"a": 1}', {"json": True}, True),
-    ('```json\n{"a": 1}\n```', {"json": True}, False),
-    ('{"urgency": "low"}', {"schema": SCHEMA}, True),
-    ('{"urgency": "soon"}', {"schema": SCHEMA}, False),
-    ("one two three", {"max_words": 2}, False),
-    ("abc", {"max_chars": 3}, True),
-    ("billing", {"regex": "[a-z_]+"}, True),
-    ("billing.", {"regex": "[a-z_]+"}, False),
-])
+@pytest.mark.parametrize(
+    "output, fmt, passed",
+    [
+        ("general", {"one_of": ["billing", "general"]}, True),
+        ("general inquiry", {"one_of": ["billing", "general"]}, False),
+        ('{"a": 1}', {"json": True}, True),
+        ('```json\n{"a": 1}\n```', {"json": True}, False),
+        ('{"urgency": "low"}', {"schema": SCHEMA}, True),
+        ('{"urgency": "soon"}', {"schema": SCHEMA}, False),
+        ("one two three", {"max_words": 2}, False),
+        ("abc", {"max_chars": 3}, True),
+        ("billing", {"regex": "[a-z_]+"}, True),
+        ("billing.", {"regex": "[a-z_]+"}, False),
+    ],
+)
 def test_format_checks(output: str, fmt: dict, passed: bool) -> None:
     result = _one(output, fmt=fmt)
     assert result.kind == FORMAT
@@ -92,14 +99,17 @@ def test_schema_violation_names_the_path() -> None:
     assert "at urgency" in result.detail
 
 
-@pytest.mark.parametrize("kind, name, argument, problem", [
-    (CORRECTNESS, "labels", "x", "unknown correctness check 'labels'"),
-    (CORRECTNESS, "not_contains", "x", "'not_contains' must be a non-empty list of strings"),
-    (CORRECTNESS, "regex", "(", "'regex' must be a valid regular expression"),
-    (FORMAT, "max_words", 0, "'max_words' must be a positive integer"),
-    (FORMAT, "schema", {"type": "nonsense"}, "'schema' must be a valid JSON Schema"),
-    (FORMAT, "json", "yes", "'json' must be true or false"),
-])
+@pytest.mark.parametrize(
+    "kind, name, argument, problem",
+    [
+        (CORRECTNESS, "labels", "x", "unknown correctness check 'labels'"),
+        (CORRECTNESS, "not_contains", "x", "'not_contains' must be a non-empty list of strings"),
+        (CORRECTNESS, "regex", "(", "'regex' must be a valid regular expression"),
+        (FORMAT, "max_words", 0, "'max_words' must be a positive integer"),
+        (FORMAT, "schema", {"type": "nonsense"}, "'schema' must be a valid JSON Schema"),
+        (FORMAT, "json", "yes", "'json' must be true or false"),
+    ],
+)
 def test_invalid_check_arguments(kind: str, name: str, argument: object, problem: str) -> None:
     assert problem in (DEFAULT_CHECKS.validate(kind, name, argument) or "")
 
@@ -133,15 +143,20 @@ def test_a_registry_of_its_own_leaves_the_builtins_alone() -> None:
     assert (result.name, result.kind, result.passed) == ("starts_with", CORRECTNESS, True)
     assert registry.run("Hi", {"starts_with": "Dear"}, {})[0].passed is False
     assert "starts_with" not in DEFAULT_CHECKS.names(CORRECTNESS)
-    assert "unknown correctness check 'starts_with'" in (DEFAULT_CHECKS.validate(CORRECTNESS, "starts_with", "Dear") or "")
+    assert "unknown correctness check 'starts_with'" in (
+        DEFAULT_CHECKS.validate(CORRECTNESS, "starts_with", "Dear") or ""
+    )
     assert "starts_with" not in CheckRegistry().names(CORRECTNESS)
 
 
-@pytest.mark.parametrize("kind, name, error", [
-    (CORRECTNESS, "label", "a correctness check named 'label' is already registered"),
-    ("style", "polite", "unknown check kind 'style'; use one of correctness, format"),
-    (FORMAT, "", "a check name must be a non-empty string"),
-])
+@pytest.mark.parametrize(
+    "kind, name, error",
+    [
+        (CORRECTNESS, "label", "a correctness check named 'label' is already registered"),
+        ("style", "polite", "unknown check kind 'style'; use one of correctness, format"),
+        (FORMAT, "", "a check name must be a non-empty string"),
+    ],
+)
 def test_register_refuses_duplicates_and_unknown_kinds(kind: str, name: str, error: str) -> None:
     with pytest.raises(ValueError, match=error):
         CheckRegistry().register(kind, name, _starts_with, _a_string)

@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 
 from pytest_llmgate.backends import preflight
-from pytest_llmgate.config import Prompt, find_config, load_config
-from pytest_llmgate.cost import Pricing
+from pytest_llmgate.backends.spec import Pricing, Prompt
 from pytest_llmgate.errors import SpecError
+from pytest_llmgate.suite.config import find_config, load_config
 
 CONFIG = """
 default_backend: local
@@ -57,8 +57,10 @@ def test_load_config(config_dir: Path) -> None:
 def test_prompt_messages_order() -> None:
     prompt = Prompt("sys", (("u1", "a1"),))
     assert prompt.messages(({"role": "user", "content": "q"},)) == [
-        {"role": "system", "content": "sys"}, {"role": "user", "content": "u1"},
-        {"role": "assistant", "content": "a1"}, {"role": "user", "content": "q"},
+        {"role": "system", "content": "sys"},
+        {"role": "user", "content": "u1"},
+        {"role": "assistant", "content": "a1"},
+        {"role": "user", "content": "q"},
     ]
 
 
@@ -102,19 +104,38 @@ def test_secrets_never_come_from_the_config(config_dir: Path, monkeypatch: pytes
     assert "sk-very-secret" not in repr(suite)
 
 
-@pytest.mark.parametrize("text, line, message", [
-    ("backends:\n  a:\n    provider: openai\n    model: m\n    api_key: sk-123\n", 5, "never write a key in the config"),
-    ("backends:\n  a:\n    provider: openai\n    model: m\n    temprature: 0\n", 5, "unknown key in backend 'a' 'temprature'"),
-    ("backends:\n  a:\n    provider: openai\n", 3, "backend 'a' needs 'model'"),
-    ("backends:\n  a:\n    provider: openai\n    model: m\n    stream: maybe\n", 5, "'stream' must be bool"),
-    ("backends:\n  a:\n    provider: openai\n    model: m\n    pricing: {per_hour: 2}\n", 5, "unknown pricing key"),
-    ("default_backend: b\nbackends:\n  a: {provider: fake, model: m}\n", 1, "default_backend 'b' is not defined"),
-    ("backends:\n  a: {provider: fake, model: m, system_prompt: {file: nope.md}}\n", 2, "'system_prompt' file not found"),
-    ("backends:\n  a: {provider: fake, model: m, approach: tuned}\n", 2, "'approach' must be one of prompted, fine_tuned"),
-    ("volume: lots\n", 1, "volume must look like 90000/day"),
-    ("horizon_months: 0\n", 1, "horizon_months must be a number of months > 0"),
-    ("decision:\n  min_gain: 3\n", 1, "unknown decision key 'min_gain'"),
-])
+@pytest.mark.parametrize(
+    "text, line, message",
+    [
+        (
+            "backends:\n  a:\n    provider: openai\n    model: m\n    api_key: sk-123\n",
+            5,
+            "never write a key in the config",
+        ),
+        (
+            "backends:\n  a:\n    provider: openai\n    model: m\n    temprature: 0\n",
+            5,
+            "unknown key in backend 'a' 'temprature'",
+        ),
+        ("backends:\n  a:\n    provider: openai\n", 3, "backend 'a' needs 'model'"),
+        ("backends:\n  a:\n    provider: openai\n    model: m\n    stream: maybe\n", 5, "'stream' must be bool"),
+        ("backends:\n  a:\n    provider: openai\n    model: m\n    pricing: {per_hour: 2}\n", 5, "unknown pricing key"),
+        ("default_backend: b\nbackends:\n  a: {provider: fake, model: m}\n", 1, "default_backend 'b' is not defined"),
+        (
+            "backends:\n  a: {provider: fake, model: m, system_prompt: {file: nope.md}}\n",
+            2,
+            "'system_prompt' file not found",
+        ),
+        (
+            "backends:\n  a: {provider: fake, model: m, approach: tuned}\n",
+            2,
+            "'approach' must be one of prompted, fine_tuned",
+        ),
+        ("volume: lots\n", 1, "volume must look like 90000/day"),
+        ("horizon_months: 0\n", 1, "horizon_months must be a number of months > 0"),
+        ("decision:\n  min_gain: 3\n", 1, "unknown decision key 'min_gain'"),
+    ],
+)
 def test_config_errors(tmp_path: Path, text: str, line: int, message: str) -> None:
     (tmp_path / "llmgate.yaml").write_text(text)
     with pytest.raises(SpecError) as caught:
@@ -127,7 +148,8 @@ def test_volume_horizon_decision_and_approach(tmp_path: Path) -> None:
     (tmp_path / "llmgate.yaml").write_text(
         "volume: 3000000/month\nhorizon_months: 6\ndecision: {min_gain_points: 2}\n"
         "backends:\n  a: {provider: fake, model: m}\n"
-        "  b: {provider: fake, model: m, approach: fine_tuned, pricing: {one_time_usd: 50, per_month_usd: 10}}\n")
+        "  b: {provider: fake, model: m, approach: fine_tuned, pricing: {one_time_usd: 50, per_month_usd: 10}}\n"
+    )
     suite = load_config(tmp_path / "llmgate.yaml", environ={})
     assert (suite.volume_per_day, suite.horizon_months, suite.decision.min_gain_points) == (100_000, 6, 2)
     assert suite.backend("a").approach == "prompted"
@@ -150,7 +172,8 @@ def test_variables_expand_in_every_prompt(tmp_path: Path) -> None:
         "  inline:\n    provider: fake\n    model: m\n    system_prompt: Speak for ${COMPANY} in ${LANG:-English}.\n"
         "    few_shot: [{user: 'hi ${COMPANY}', assistant: hello}]\n"
         "    tasks: {extract: {system_prompt: 'Extract for ${COMPANY}.', few_shot: {file: shots.yaml}}}\n"
-        "  files: {provider: fake, model: m, system_prompt: {file: system.md}, few_shot: {file: shots.yaml}}\n")
+        "  files: {provider: fake, model: m, system_prompt: {file: system.md}, few_shot: {file: shots.yaml}}\n"
+    )
     suite = load_config(tmp_path / "llmgate.yaml", environ={"COMPANY": "Acme"})
     inline, files = suite.backend("inline"), suite.backend("files")
     assert inline.prompt == Prompt("Speak for Acme in English.", (("hi Acme", "hello"),))
@@ -159,12 +182,15 @@ def test_variables_expand_in_every_prompt(tmp_path: Path) -> None:
     assert (inline.missing_env, files.missing_env) == ((), ())
 
 
-@pytest.mark.parametrize("backend", [
-    "{provider: fake, model: m, system_prompt: 'For ${COMPANY}.'}",
-    "{provider: fake, model: m, system_prompt: {file: system.md}}",
-    "{provider: fake, model: m, few_shot: {file: shots.yaml}}",
-    "{provider: fake, model: m, tasks: {t: {few_shot: [{user: '${COMPANY}?', assistant: a}]}}}",
-])
+@pytest.mark.parametrize(
+    "backend",
+    [
+        "{provider: fake, model: m, system_prompt: 'For ${COMPANY}.'}",
+        "{provider: fake, model: m, system_prompt: {file: system.md}}",
+        "{provider: fake, model: m, few_shot: {file: shots.yaml}}",
+        "{provider: fake, model: m, tasks: {t: {few_shot: [{user: '${COMPANY}?', assistant: a}]}}}",
+    ],
+)
 def test_an_unset_variable_in_a_prompt_blocks_the_backend(tmp_path: Path, backend: str) -> None:
     (tmp_path / "system.md").write_text("You answer for ${COMPANY}.\n")
     (tmp_path / "shots.yaml").write_text("- {user: hi, assistant: '${COMPANY} here'}\n")
@@ -176,19 +202,22 @@ def test_an_unset_variable_in_a_prompt_blocks_the_backend(tmp_path: Path, backen
         preflight(suite.backend("mine"))
 
 
-@pytest.mark.parametrize("setting, message", [
-    ("timeout_s: -5", "'timeout_s' must be a number of seconds > 0, got -5"),
-    ("timeout_s: 0", "'timeout_s' must be a number of seconds > 0, got 0"),
-    ("timeout_s: .inf", "'timeout_s' must be a number of seconds > 0, got inf"),
-    ("timeout_s: .nan", "'timeout_s' must be a number of seconds > 0, got nan"),
-    ("max_retries: -1", "'max_retries' must be a whole number from 0 to 10, got -1"),
-    ("max_retries: 1000", "'max_retries' must be a whole number from 0 to 10, got 1000"),
-    ("max_retries: 2.5", "'max_retries' must be int, got a number"),
-    ("n_ctx: 0", "'n_ctx' must be a number of tokens > 0, got 0"),
-    ("n_threads: 0", "'n_threads' must be a number of threads >= 1, got 0"),
-    ("lora_scale: .nan", "'lora_scale' must be a finite number, got nan"),
-    ("lora_scale: -.inf", "'lora_scale' must be a finite number, got -inf"),
-])
+@pytest.mark.parametrize(
+    "setting, message",
+    [
+        ("timeout_s: -5", "'timeout_s' must be a number of seconds > 0, got -5"),
+        ("timeout_s: 0", "'timeout_s' must be a number of seconds > 0, got 0"),
+        ("timeout_s: .inf", "'timeout_s' must be a number of seconds > 0, got inf"),
+        ("timeout_s: .nan", "'timeout_s' must be a number of seconds > 0, got nan"),
+        ("max_retries: -1", "'max_retries' must be a whole number from 0 to 10, got -1"),
+        ("max_retries: 1000", "'max_retries' must be a whole number from 0 to 10, got 1000"),
+        ("max_retries: 2.5", "'max_retries' must be int, got a number"),
+        ("n_ctx: 0", "'n_ctx' must be a number of tokens > 0, got 0"),
+        ("n_threads: 0", "'n_threads' must be a number of threads >= 1, got 0"),
+        ("lora_scale: .nan", "'lora_scale' must be a finite number, got nan"),
+        ("lora_scale: -.inf", "'lora_scale' must be a finite number, got -inf"),
+    ],
+)
 def test_numeric_settings_are_checked_at_load(tmp_path: Path, setting: str, message: str) -> None:
     (tmp_path / "llmgate.yaml").write_text(f"backends:\n  a:\n    provider: openai\n    model: m\n    {setting}\n")
     with pytest.raises(SpecError) as caught:
@@ -199,7 +228,8 @@ def test_numeric_settings_are_checked_at_load(tmp_path: Path, setting: str, mess
 def test_numeric_settings_in_range_load(tmp_path: Path) -> None:
     (tmp_path / "llmgate.yaml").write_text(
         "backends:\n  a: {provider: llama_cpp, model: m, timeout_s: 0.5, max_retries: 0, n_ctx: 512, n_threads: 1, lora_scale: -0.5}\n"
-        "  b: {provider: openai, model: m, max_retries: 10}\n")
+        "  b: {provider: openai, model: m, max_retries: 10}\n"
+    )
     suite = load_config(tmp_path / "llmgate.yaml", environ={})
     a = suite.backend("a")
     assert (a.timeout_s, a.max_retries, a.n_ctx, a.n_threads, a.lora_scale) == (0.5, 0, 512, 1, -0.5)

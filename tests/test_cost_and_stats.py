@@ -4,19 +4,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_llmgate.cost import (
+from pytest_llmgate.backends.spec import Pricing
+from pytest_llmgate.suite.terms import parse_volume
+from pytest_llmgate.verdict.cost import (
     CostProfile,
-    Pricing,
     breakeven,
     cost_per_correct_usd,
     equal_cost_volume,
     monthly_cost_usd,
     months_to_breakeven,
-    parse_volume,
     request_cost_usd,
     requests_per_month,
 )
-from pytest_llmgate.stats import (
+from pytest_llmgate.verdict.stats import (
     Z_95,
     mcnemar_exact,
     min_cases_for_threshold,
@@ -46,11 +46,14 @@ def test_self_hosted_compute_cost() -> None:
     assert request_cost_usd(pricing, 500, 10, compute_s=0.5) == pytest.approx(0.00025)
 
 
-@pytest.mark.parametrize("data, message", [
-    ({"per_hour": 1}, "unknown pricing key 'per_hour'"),
-    ({"per_hour_usd": -1}, "must be a number >= 0"),
-    ({"concurrency": 0}, "'concurrency' must be at least 1"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"per_hour": 1}, "unknown pricing key 'per_hour'"),
+        ({"per_hour_usd": -1}, "must be a number >= 0"),
+        ({"concurrency": 0}, "'concurrency' must be at least 1"),
+    ],
+)
 def test_pricing_rejects_bad_config(data: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         Pricing.from_mapping(data)
@@ -72,6 +75,7 @@ def test_percentile_interpolates() -> None:
 
 
 # --- the cost model: worked examples by hand -------------------------------------------------
+
 
 def test_shorter_prompt_worked_example() -> None:
     # An 800-token prompt cut to 200 tokens by fine-tuning, 10,000 requests a day, $0.15 per
@@ -124,9 +128,17 @@ def test_equal_cost_volume_of_api_against_hosted_instance() -> None:
     assert equal_cost_volume(api, CostProfile(0.002, per_month_usd=1), 12) is None  # always dearer
 
 
-@pytest.mark.parametrize("text, per_day", [
-    ("90000/day", 90_000), ("90,000/day", 90_000), ("3000000/month", 100_000), ("500/hour", 12_000), ("1000", 1000), (250, 250),
-])
+@pytest.mark.parametrize(
+    "text, per_day",
+    [
+        ("90000/day", 90_000),
+        ("90,000/day", 90_000),
+        ("3000000/month", 100_000),
+        ("500/hour", 12_000),
+        ("1000", 1000),
+        (250, 250),
+    ],
+)
 def test_parse_volume(text: str, per_day: float) -> None:
     assert parse_volume(text) == pytest.approx(per_day)
 
@@ -143,6 +155,7 @@ def test_pricing_accepts_fixed_and_one_time_costs() -> None:
 
 
 # --- paired test, classification scores, sample size ------------------------------------------
+
 
 @pytest.mark.parametrize("only_a, only_b", [(3, 12), (0, 5), (7, 7), (1, 0), (20, 41), (0, 0)])
 def test_mcnemar_exact_matches_scipy(only_a: int, only_b: int) -> None:
@@ -177,19 +190,24 @@ def test_min_cases_for_threshold() -> None:
 
 # --- the paired difference: Tango's score interval and the cases that would settle it --------
 
+
 def test_two_sided_z() -> None:
     assert two_sided_z(0.05) == pytest.approx(Z_95)
     assert two_sided_z(0.10) == pytest.approx(1.644854, abs=1e-6)
 
 
-@pytest.mark.parametrize("only_challenger, only_baseline, n, alpha, published", [
-    (0, 1, 44, 0.10, (-9.6, 3.7)),  # Tango 1998's own example, 90% interval
-    (9, 3, 32, 0.05, (-2.7, 39.0)),  # Tango 1998
-    (16, 8, 86, 0.05, (-2.0, 20.7)),  # Agresti & Min 2005
-    (1, 7, 21, 0.05, (-51.7, -2.6)),  # Fagerland, Lydersen & Laake 2014, Table V (Bentur et al.)
-])
-def test_tango_interval_matches_published_values(only_challenger: int, only_baseline: int, n: int, alpha: float,
-                                                 published: tuple[float, float]) -> None:
+@pytest.mark.parametrize(
+    "only_challenger, only_baseline, n, alpha, published",
+    [
+        (0, 1, 44, 0.10, (-9.6, 3.7)),  # Tango 1998's own example, 90% interval
+        (9, 3, 32, 0.05, (-2.7, 39.0)),  # Tango 1998
+        (16, 8, 86, 0.05, (-2.0, 20.7)),  # Agresti & Min 2005
+        (1, 7, 21, 0.05, (-51.7, -2.6)),  # Fagerland, Lydersen & Laake 2014, Table V (Bentur et al.)
+    ],
+)
+def test_tango_interval_matches_published_values(
+    only_challenger: int, only_baseline: int, n: int, alpha: float, published: tuple[float, float]
+) -> None:
     low, high = paired_difference_interval(only_challenger, only_baseline, n, two_sided_z(alpha))
     assert (round(low, 1), round(high, 1)) == published
 

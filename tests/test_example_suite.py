@@ -18,10 +18,27 @@ pytestmark = pytest.mark.slow
 def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess, dict]:
     report = tmp_path_factory.mktemp("example") / "results.json"
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "example_suite", "-p", "no:cacheprovider", "-q", "--llm-cache=off",
-         "--llm-backend", "smollm2-prompted", "--llm-backend", "smollm2-finetuned",
-         "--llm-report-json", str(report)],
-        cwd=ROOT, capture_output=True, text=True, timeout=1800, check=False,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "example_suite",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "--llm-cache=off",
+            "--llm-backend",
+            "smollm2-prompted",
+            "--llm-backend",
+            "smollm2-finetuned",
+            "--llm-report-json",
+            str(report),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
     )
     return result, json.loads(report.read_text())
 
@@ -42,8 +59,13 @@ def test_printed_table_agrees_with_the_json(run) -> None:
         counts = rf"{summary['selected']}\s+{summary['errors']}\s+{summary['not_run']}"
         pattern = rf"^{re.escape(summary['backend'])}\s+{re.escape(summary['group'])}\s+{summary['category']}\s+{counts}\s+{accuracy}\s"
         assert re.search(pattern, result.stdout, re.MULTILINE), pattern
-        rows = [r for r in data["cases"] if (r["backend"], r["group"], r["category"]) ==
-                (summary["backend"], summary["group"], summary["category"]) and r["status"] == "answered" and r["kind"] == "case"]
+        rows = [
+            r
+            for r in data["cases"]
+            if (r["backend"], r["group"], r["category"]) == (summary["backend"], summary["group"], summary["category"])
+            and r["status"] == "answered"
+            and r["kind"] == "case"
+        ]
         assert summary["n"] == len(rows)
         assert summary["passed"] == sum(bool(r["passed"]) for r in rows)
     for backend in data["backends"]:
@@ -54,10 +76,17 @@ def test_printed_table_agrees_with_the_json(run) -> None:
 
 def test_fine_tuning_beats_its_prompted_base_on_common_cases(run) -> None:
     _, data = run
-    [common] = [p for p in data["comparison"]["paired"]
-                if p["category"] == "common" and {p["baseline"], p["challenger"]} == {"smollm2-prompted", "smollm2-finetuned"}]
-    finetuned = common["challenger_accuracy"] if common["challenger"] == "smollm2-finetuned" else common["baseline_accuracy"]
-    prompted = common["baseline_accuracy"] if common["challenger"] == "smollm2-finetuned" else common["challenger_accuracy"]
+    [common] = [
+        p
+        for p in data["comparison"]["paired"]
+        if p["category"] == "common" and {p["baseline"], p["challenger"]} == {"smollm2-prompted", "smollm2-finetuned"}
+    ]
+    finetuned = (
+        common["challenger_accuracy"] if common["challenger"] == "smollm2-finetuned" else common["baseline_accuracy"]
+    )
+    prompted = (
+        common["baseline_accuracy"] if common["challenger"] == "smollm2-finetuned" else common["challenger_accuracy"]
+    )
     assert finetuned > prompted
     assert common["p_value"] < 0.05
     tokens = {b["backend"]: b["mean_prompt_tokens"] for b in data["backends"]}
@@ -66,8 +95,10 @@ def test_fine_tuning_beats_its_prompted_base_on_common_cases(run) -> None:
 
 def test_the_fine_tune_resists_more_attacks(run) -> None:
     _, data = run
-    resisted = {backend: sum(r["resisted"] for r in data["injection_resistance"] if r["backend"] == backend)
-                for backend in ("smollm2-prompted", "smollm2-finetuned")}
+    resisted = {
+        backend: sum(r["resisted"] for r in data["injection_resistance"] if r["backend"] == backend)
+        for backend in ("smollm2-prompted", "smollm2-finetuned")
+    }
     attacks = sum(r["attacks"] for r in data["injection_resistance"] if r["backend"] == "smollm2-finetuned")
     assert attacks == 104
     assert resisted["smollm2-finetuned"] > resisted["smollm2-prompted"]

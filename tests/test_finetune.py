@@ -1,4 +1,5 @@
 """The fine-tuning pipeline: a tiny real training run, the export, and the committed adapter."""
+
 from __future__ import annotations
 
 import hashlib
@@ -27,8 +28,9 @@ def _require_training_stack() -> None:
 
 def _run_llama(script: str, *args: str, timeout: int = 180) -> str:
     """Run llama-cpp-python in a child process, so a native crash fails the test instead of pytest."""
-    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(script), *args], capture_output=True,
-                          text=True, timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(script), *args], capture_output=True, text=True, timeout=timeout
+    )
     assert proc.returncode == 0, f"llama-cpp-python failed (rc {proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
     return proc.stdout
 
@@ -67,9 +69,28 @@ def test_train_smoke_writes_an_adapter_llama_cpp_loads(tmp_path: Path) -> None:
     out = tmp_path / "smoke.lora.gguf"
 
     proc = subprocess.run(
-        [sys.executable, str(FINETUNE / "train.py"), "--data", str(data), "--out", str(out), "--limit", "8",
-         "--max-steps", "2", "--batch-size", "4", "--threads", "1", "--seed", "0"],
-        capture_output=True, text=True, timeout=280)
+        [
+            sys.executable,
+            str(FINETUNE / "train.py"),
+            "--data",
+            str(data),
+            "--out",
+            str(out),
+            "--limit",
+            "8",
+            "--max-steps",
+            "2",
+            "--batch-size",
+            "4",
+            "--threads",
+            "1",
+            "--seed",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=280,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "training took" in proc.stdout
     assert "step 2/2" in proc.stdout
@@ -85,8 +106,11 @@ def test_train_smoke_writes_an_adapter_llama_cpp_loads(tmp_path: Path) -> None:
     assert {"blk.0.attn_q.weight.lora_a", "blk.29.ffn_down.weight.lora_b"} <= names
     assert out.stat().st_size < 12_000_000
 
-    answers = json.loads(_run_llama(LOAD_AND_ANSWER, str(out), str(ROOT / "example_suite" / "prompts" /
-                                                                   "finetuned_system.md"), rows[0]["text"]))
+    answers = json.loads(
+        _run_llama(
+            LOAD_AND_ANSWER, str(out), str(ROOT / "example_suite" / "prompts" / "finetuned_system.md"), rows[0]["text"]
+        )
+    )
     assert answers and answers[0].strip(), "the model with the smoke adapter produced no text"
 
 
@@ -107,8 +131,11 @@ def test_committed_adapter_routes_tickets() -> None:
         "The upload button throws an error and nothing gets saved.": "technical",
         "I can't log in, the password reset mail never arrives.": "account_access",
     }
-    answers = json.loads(_run_llama(LOAD_AND_ANSWER, str(ADAPTER), str(ROOT / "example_suite" / "prompts" /
-                                                                        "finetuned_system.md"), *tickets))
+    answers = json.loads(
+        _run_llama(
+            LOAD_AND_ANSWER, str(ADAPTER), str(ROOT / "example_suite" / "prompts" / "finetuned_system.md"), *tickets
+        )
+    )
     assert all(a.strip() in LABELS for a in answers), answers
     assert sum(a.strip() == want for a, want in zip(answers, tickets.values())) >= 2, answers
 
@@ -117,16 +144,18 @@ def test_committed_adapter_routes_tickets() -> None:
 def test_export_matches_peft_in_llama_cpp() -> None:
     """A random q/k LoRA moves llama.cpp's logits the way it moves peft's, and only with the rotary permutation."""
     _require_training_stack()
-    proc = subprocess.run([sys.executable, str(FINETUNE / "verify_export.py")], capture_output=True, text=True,
-                          timeout=280)
+    proc = subprocess.run(
+        [sys.executable, str(FINETUNE / "verify_export.py")], capture_output=True, text=True, timeout=280
+    )
     assert proc.returncode == 0 and proc.stdout.rstrip().endswith("OK"), proc.stdout[-3000:] + proc.stderr[-3000:]
 
 
 def test_training_data_is_deterministic_and_balanced(tmp_path: Path) -> None:
     """make_data.py regenerates the committed train.jsonl byte for byte, with every label equally often."""
     out = tmp_path / "train.jsonl"
-    subprocess.run([sys.executable, str(FINETUNE / "make_data.py"), "--out", str(out)], check=True,
-                   capture_output=True, timeout=60)
+    subprocess.run(
+        [sys.executable, str(FINETUNE / "make_data.py"), "--out", str(out)], check=True, capture_output=True, timeout=60
+    )
     assert out.read_bytes() == (FINETUNE / "train.jsonl").read_bytes()
     counts: dict[str, int] = {}
     for line in out.read_text(encoding="utf-8").splitlines():
@@ -137,8 +166,12 @@ def test_training_data_is_deterministic_and_balanced(tmp_path: Path) -> None:
 
 def test_training_data_does_not_overlap_eval_cases() -> None:
     """check_overlap.py (llmgate check-data) finds no eval or held-out input, nor a near copy, in the training data."""
-    proc = subprocess.run([sys.executable, str(FINETUNE / "check_overlap.py"), "--extra",
-                           str(FINETUNE / "heldout.jsonl")], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, str(FINETUNE / "check_overlap.py"), "--extra", str(FINETUNE / "heldout.jsonl")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "leakage:       0 example(s)" in proc.stdout
     assert "examples: 500; eval inputs: 257;" in proc.stdout  # 217 eval cases written by hand, 40 held out

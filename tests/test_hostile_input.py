@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from pytest_llmgate import yamlio
-from pytest_llmgate.cases import load_case_file
-from pytest_llmgate.checks import DEFAULT_CHECKS
-from pytest_llmgate.config import load_config
+from pytest_llmgate.checks.registry import DEFAULT_CHECKS
 from pytest_llmgate.errors import SpecError
+from pytest_llmgate.suite import yamlio
+from pytest_llmgate.suite.cases import load_case_file
+from pytest_llmgate.suite.config import load_config
 
 CASE_HEAD = "cases:\n  - id: a\n    category: common\n    input: hi\n"
 BACKEND_HEAD = "backends:\n  x:\n    provider: fake\n    model: m\n"
@@ -52,11 +52,16 @@ def load_config_without_env(path: Path) -> Any:
     return load_config(path, environ={})
 
 
-@pytest.mark.parametrize("loader, name, text", [
-    (load_config_without_env, "llmgate.yaml", BACKEND_HEAD + "    options:\n" + laughs(6)),
-    (load_case_file, "c.llm.yaml", CASE_HEAD + "    expect:\n      fields:\n" + laughs(8)),
-])
-def test_alias_bomb_is_refused_at_the_alias(tmp_path: Path, loader: Callable[[Path], Any], name: str, text: str) -> None:
+@pytest.mark.parametrize(
+    "loader, name, text",
+    [
+        (load_config_without_env, "llmgate.yaml", BACKEND_HEAD + "    options:\n" + laughs(6)),
+        (load_case_file, "c.llm.yaml", CASE_HEAD + "    expect:\n      fields:\n" + laughs(8)),
+    ],
+)
+def test_alias_bomb_is_refused_at_the_alias(
+    tmp_path: Path, loader: Callable[[Path], Any], name: str, text: str
+) -> None:
     path = tmp_path / name
     path.write_text(text)
     assert path.stat().st_size < 700
@@ -72,7 +77,8 @@ def test_anchors_and_merge_keys_still_work(tmp_path: Path) -> None:
         "cases:\n"
         "  - &base {id: a, category: common, input: hi, expect: &labels {label: billing}}\n"
         "  - <<: *base\n    id: b\n"
-        "  - {id: c, category: edge, input: yo, expect: *labels}\n")
+        "  - {id: c, category: edge, input: yo, expect: *labels}\n"
+    )
     cases = load_case_file(path).cases
     assert [(c.id, c.category, c.input_text, dict(c.expect)) for c in cases] == [
         ("a", "common", "hi", {"label": "billing"}),
@@ -80,20 +86,28 @@ def test_anchors_and_merge_keys_still_work(tmp_path: Path) -> None:
         ("c", "edge", "yo", {"label": "billing"}),
     ]
     config = tmp_path / "llmgate.yaml"
-    config.write_text("backends:\n  a: &common {provider: fake, model: m, timeout_s: 5}\n  b:\n    <<: *common\n    model: other\n")
+    config.write_text(
+        "backends:\n  a: &common {provider: fake, model: m, timeout_s: 5}\n  b:\n    <<: *common\n    model: other\n"
+    )
     suite = load_config(config, environ={})
     assert (suite.backend("b").model, suite.backend("b").timeout_s) == ("other", 5)
 
 
-@pytest.mark.parametrize("text, line", [
-    ("cases: " + "[" * 10_000 + "\n", 1),
-    ("cases:\n" + "".join("  " * depth + "- \n" for depth in range(1, 200)), 65),
-])
+@pytest.mark.parametrize(
+    "text, line",
+    [
+        ("cases: " + "[" * 10_000 + "\n", 1),
+        ("cases:\n" + "".join("  " * depth + "- \n" for depth in range(1, 200)), 65),
+    ],
+)
 def test_deep_nesting_is_refused(tmp_path: Path, text: str, line: int) -> None:
     path = tmp_path / "c.llm.yaml"
     path.write_text(text)
     error = load_bounded(load_case_file, path)
-    assert (error.line, error.message) == (line, "lists and mappings are nested more than 64 deep; flatten the structure")
+    assert (error.line, error.message) == (
+        line,
+        "lists and mappings are nested more than 64 deep; flatten the structure",
+    )
 
 
 def test_a_value_that_contains_itself(tmp_path: Path) -> None:
@@ -103,18 +117,21 @@ def test_a_value_that_contains_itself(tmp_path: Path) -> None:
     assert error.line == 2 and "refers to a list or mapping that contains it" in error.message
 
 
-@pytest.mark.parametrize("text, line, message", [
-    (CASE_HEAD + "    [a, b]: 1\n", 5, "a key must be a plain value, not a list or mapping"),
-    (CASE_HEAD + "    ? {a: 1}\n    : 2\n", 5, "a key must be a plain value, not a list or mapping"),
-    (CASE_HEAD + "    on: 1\n", 5, "the key True must be text"),
-    (CASE_HEAD + "    expect: {1: x}\n", 5, "the key 1 must be text"),
-    (CASE_HEAD + "    expect: {fields: {1: x}}\n", 5, "key 1 at the top is not a string; quote it"),
-    (CASE_HEAD + "    expect: {fields: {due: 2024-01-05}}\n", 5, "the date at /due is not a JSON value; quote it"),
-    (CASE_HEAD + "    expect: {fields: {due: 2024-13-45}}\n", 5, "cannot read this value: month must be in 1..12"),
-    (CASE_HEAD + "    format: {max_words: " + "9" * 5_000 + "}\n", 5, "cannot read this value"),
-    (CASE_HEAD + "    expect: {label: \"a\x01\"}\n", 5, "the control character U+0001 is not allowed"),
-    (CASE_HEAD + "    expect: {label: !!python/name:os.system x}\n", 5, "could not determine a constructor"),
-])
+@pytest.mark.parametrize(
+    "text, line, message",
+    [
+        (CASE_HEAD + "    [a, b]: 1\n", 5, "a key must be a plain value, not a list or mapping"),
+        (CASE_HEAD + "    ? {a: 1}\n    : 2\n", 5, "a key must be a plain value, not a list or mapping"),
+        (CASE_HEAD + "    on: 1\n", 5, "the key True must be text"),
+        (CASE_HEAD + "    expect: {1: x}\n", 5, "the key 1 must be text"),
+        (CASE_HEAD + "    expect: {fields: {1: x}}\n", 5, "key 1 at the top is not a string; quote it"),
+        (CASE_HEAD + "    expect: {fields: {due: 2024-01-05}}\n", 5, "the date at /due is not a JSON value; quote it"),
+        (CASE_HEAD + "    expect: {fields: {due: 2024-13-45}}\n", 5, "cannot read this value: month must be in 1..12"),
+        (CASE_HEAD + "    format: {max_words: " + "9" * 5_000 + "}\n", 5, "cannot read this value"),
+        (CASE_HEAD + '    expect: {label: "a\x01"}\n', 5, "the control character U+0001 is not allowed"),
+        (CASE_HEAD + "    expect: {label: !!python/name:os.system x}\n", 5, "could not determine a constructor"),
+    ],
+)
 def test_odd_keys_and_values_in_a_case_file(tmp_path: Path, text: str, line: int, message: str) -> None:
     path = tmp_path / "c.llm.yaml"
     path.write_text(text)
@@ -123,14 +140,17 @@ def test_odd_keys_and_values_in_a_case_file(tmp_path: Path, text: str, line: int
     assert message in error.message
 
 
-@pytest.mark.parametrize("text, line, message", [
-    ("backends:\n  1: {provider: fake, model: m}\n", 2, "'backends': the key 1 must be text"),
-    (BACKEND_HEAD + "    options: [a, b]\n", 5, "'options' must be a mapping, got a list"),
-    (BACKEND_HEAD + "    tasks: {null: {system_prompt: x}}\n", 5, "'tasks': the key None must be text"),
-    ("default_backend: [x]\n" + BACKEND_HEAD, 1, "default_backend must be a backend's name, got a list"),
-    ("horizon_months: .nan\n", 1, "horizon_months must be a number of months > 0"),
-    (BACKEND_HEAD + "    system_prompt: {file: " + "n" * 5_000 + "}\n", 5, "'system_prompt' file not found"),
-])
+@pytest.mark.parametrize(
+    "text, line, message",
+    [
+        ("backends:\n  1: {provider: fake, model: m}\n", 2, "'backends': the key 1 must be text"),
+        (BACKEND_HEAD + "    options: [a, b]\n", 5, "'options' must be a mapping, got a list"),
+        (BACKEND_HEAD + "    tasks: {null: {system_prompt: x}}\n", 5, "'tasks': the key None must be text"),
+        ("default_backend: [x]\n" + BACKEND_HEAD, 1, "default_backend must be a backend's name, got a list"),
+        ("horizon_months: .nan\n", 1, "horizon_months must be a number of months > 0"),
+        (BACKEND_HEAD + "    system_prompt: {file: " + "n" * 5_000 + "}\n", 5, "'system_prompt' file not found"),
+    ],
+)
 def test_odd_keys_and_values_in_the_config(tmp_path: Path, text: str, line: int, message: str) -> None:
     path = tmp_path / "llmgate.yaml"
     path.write_text(text)
@@ -148,15 +168,19 @@ def suite_dir(tmp_path: Path) -> Path:
     (tmp_path / "prompts" / "system.md").write_text("Route the ticket.\n")
     (tmp_path / "prompts" / "shots.yaml").write_text("- {user: hi, assistant: general}\n")
     (tmp_path / "llmgate.yaml").write_text(
-        BACKEND_HEAD + "    system_prompt: {file: prompts/system.md}\n    few_shot: {file: prompts/shots.yaml}\n")
+        BACKEND_HEAD + "    system_prompt: {file: prompts/system.md}\n    few_shot: {file: prompts/shots.yaml}\n"
+    )
     return tmp_path
 
 
-@pytest.mark.parametrize("name, what", [
-    ("llmgate.yaml", "config file"),
-    ("prompts/system.md", "system prompt file"),
-    ("prompts/shots.yaml", "few-shot file"),
-])
+@pytest.mark.parametrize(
+    "name, what",
+    [
+        ("llmgate.yaml", "config file"),
+        ("prompts/system.md", "system prompt file"),
+        ("prompts/shots.yaml", "few-shot file"),
+    ],
+)
 def test_non_utf8_names_the_file_that_has_it(suite_dir: Path, name: str, what: str) -> None:
     broken = suite_dir / name
     broken.write_bytes(broken.read_bytes().replace(b"\n", b" " + LATIN1 + b"\n", 1))
@@ -196,8 +220,10 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
     yield attempts
 
 
-SCHEMA_CASE = CASE_HEAD + ("    format:\n      schema:\n        definitions: {level: {enum: [low, high]}}\n"
-                           "        properties:\n          urgency: {$ref: '%s'}\n")
+SCHEMA_CASE = CASE_HEAD + (
+    "    format:\n      schema:\n        definitions: {level: {enum: [low, high]}}\n"
+    "        properties:\n          urgency: {$ref: '%s'}\n"
+)
 
 
 def test_local_ref_resolves(tmp_path: Path, no_network: list[Any]) -> None:
@@ -211,12 +237,18 @@ def test_local_ref_resolves(tmp_path: Path, no_network: list[Any]) -> None:
     assert no_network == []
 
 
-@pytest.mark.parametrize("ref, message", [
-    ("#/definitions/nope", "$ref '#/definitions/nope' points at nothing in the schema"),
-    ("#/definitions/level/enum", "points at ['low', 'high'], which is not a schema"),
-    ("https://example.com/level.json", "$ref 'https://example.com/level.json' is remote: remote $ref are not fetched; inline the schema"),
-    ("level.json", "$ref 'level.json' names another document, which is not loaded; inline the schema"),
-])
+@pytest.mark.parametrize(
+    "ref, message",
+    [
+        ("#/definitions/nope", "$ref '#/definitions/nope' points at nothing in the schema"),
+        ("#/definitions/level/enum", "points at ['low', 'high'], which is not a schema"),
+        (
+            "https://example.com/level.json",
+            "$ref 'https://example.com/level.json' is remote: remote $ref are not fetched; inline the schema",
+        ),
+        ("level.json", "$ref 'level.json' names another document, which is not loaded; inline the schema"),
+    ],
+)
 def test_unresolvable_ref_is_a_load_error(tmp_path: Path, no_network: list[Any], ref: str, message: str) -> None:
     path = tmp_path / "c.llm.yaml"
     path.write_text(SCHEMA_CASE % ref)
@@ -227,12 +259,15 @@ def test_unresolvable_ref_is_a_load_error(tmp_path: Path, no_network: list[Any],
     assert no_network == []
 
 
-@pytest.mark.parametrize("schema", [
-    {"properties": {"a": {"$ref": "https://example.com/a.json"}}},
-    {"$ref": "#"},  # refers to itself forever
-    {"properties": {"a": {"$ref": "#/nowhere"}}},
-    ["not", "a", "schema"],
-])
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"properties": {"a": {"$ref": "https://example.com/a.json"}}},
+        {"$ref": "#"},  # refers to itself forever
+        {"properties": {"a": {"$ref": "#/nowhere"}}},
+        ["not", "a", "schema"],
+    ],
+)
 def test_check_schema_never_fetches_and_never_raises(no_network: list[Any], schema: Any) -> None:
     [result] = DEFAULT_CHECKS.run('{"a": 1}', {}, {"schema": schema})
     assert not result.passed

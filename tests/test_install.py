@@ -36,9 +36,11 @@ def without_llama_cpp(fake_suite: pytest.Pytester) -> pytest.Pytester:
 def test_llama_cpp_backend_without_the_extra_is_a_usage_error(without_llama_cpp: pytest.Pytester) -> None:
     result = without_llama_cpp.runpytest("--llm-backend=smol", "-q")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines([
-        "ERROR: *llmgate.yaml:*: backend 'smol' uses provider llama_cpp, which needs the 'local' extra: pip install 'pytest-llmgate[[]local]'",
-    ])
+    result.stderr.fnmatch_lines(
+        [
+            "ERROR: *llmgate.yaml:*: backend 'smol' uses provider llama_cpp, which needs the 'local' extra: pip install 'pytest-llmgate[[]local]'",
+        ]
+    )
     assert "Traceback" not in result.stdout.str() + result.stderr.str()
 
 

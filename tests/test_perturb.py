@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_llmgate.perturb import (
+from pytest_llmgate.robustness.perturb import (
     KINDS,
     Edit,
     PerturbResult,
@@ -20,8 +20,10 @@ from pytest_llmgate.perturb import (
     variant_strategy,
 )
 
-TEXT = ("Our EU VAT ID DE293847561 is missing from invoice INV-20931. I paid $59 twice, "
-        "please email admin@acmecloud.com with the corrected invoice today")
+TEXT = (
+    "Our EU VAT ID DE293847561 is missing from invoice INV-20931. I paid $59 twice, "
+    "please email admin@acmecloud.com with the corrected invoice today"
+)
 IDS = re.findall(r"\S*\d\S*|\S+@\S+", TEXT)
 
 
@@ -130,8 +132,9 @@ def test_a_failing_original_is_not_searched():
 
 def test_the_search_is_deterministic_by_seed():
     def run(seed: int) -> PerturbResult:
-        return search_flip(TEXT, ["typos", "case", "whitespace"], lambda text: changed_words(text) < 3,
-                           count=40, seed=seed)
+        return search_flip(
+            TEXT, ["typos", "case", "whitespace"], lambda text: changed_words(text) < 3, count=40, seed=seed
+        )
 
     first = run(9)
     assert first.flipped and first == run(9)
@@ -140,7 +143,7 @@ def test_the_search_is_deterministic_by_seed():
 def test_the_search_writes_nothing_under_the_working_directory(tmp_path):
     # A fresh interpreter: hypothesis fixes its storage folder to the working directory it starts in.
     script = (
-        "from pytest_llmgate.perturb import KINDS, search_flip\n"
+        "from pytest_llmgate.robustness.perturb import KINDS, search_flip\n"
         "result = search_flip('Please add a dark mode to the settings page', list(KINDS),\n"
         "                     lambda text: 'dark' in text, count=40, seed=3)\n"
         "assert result.flipped\n"

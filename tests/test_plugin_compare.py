@@ -12,41 +12,45 @@ BOTH = ("--llm-backend=prompt", "--llm-backend=tuned")
 
 def test_compact_summary_compares_and_recommends(compare_suite: pytest.Pytester) -> None:
     result = compare_suite.runpytest(*BOTH)
-    result.stdout.fnmatch_lines([
-        "prompt*common*3*0.67*PASS",
-        "tuned*common*3*1.00*PASS",
-        "warning: . common: 3 cases against the accuracy threshold of 0.50*(needs >= 30 cases)",
-        "paired comparison on the same cases:",
-        "tuned vs prompt*all*3*1.00*0.67*+33.3*1*0*1",
-        "cost at 20,000 requests/day over 12 months:",
-        "prompt*prompted*0.67*",
-        "tuned*fine_tuned*1.00*$5.00*",
-        "tuned vs prompt*$0.80*$5.00*6.25*10,417/day",
-        "recommendation: KEEP PROMPTING (tuned vs prompt): keep the prompted backend",
-        "  1. volume: 20,000 requests/day >= 1,000/day",
-        "  2. quality: same quality: no quality gain that counts (not significant)*rules out a drop of 50 points: tuned 1.00 vs 0.67 on 3 cases*McNemar p=1)",
-        "  3. cost: tuned saves $0.80/month: a one-time cost of $5.00 breaks even in 6.25 months (beyond 6)",
-        "llmgate: all gates passed (*)",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "prompt*common*3*0.67*PASS",
+            "tuned*common*3*1.00*PASS",
+            "warning: . common: 3 cases against the accuracy threshold of 0.50*(needs >= 30 cases)",
+            "paired comparison on the same cases:",
+            "tuned vs prompt*all*3*1.00*0.67*+33.3*1*0*1",
+            "cost at 20,000 requests/day over 12 months:",
+            "prompt*prompted*0.67*",
+            "tuned*fine_tuned*1.00*$5.00*",
+            "tuned vs prompt*$0.80*$5.00*6.25*10,417/day",
+            "recommendation: KEEP PROMPTING (tuned vs prompt): keep the prompted backend",
+            "  1. volume: 20,000 requests/day >= 1,000/day",
+            "  2. quality: same quality: no quality gain that counts (not significant)*rules out a drop of 50 points: tuned 1.00 vs 0.67 on 3 cases*McNemar p=1)",
+            "  3. cost: tuned saves $0.80/month: a one-time cost of $5.00 breaks even in 6.25 months (beyond 6)",
+            "llmgate: all gates passed (*)",
+        ]
+    )
     result.stdout.no_fnmatch_line("classification, *")  # per-label detail only with -v
     assert result.ret == pytest.ExitCode.OK  # advice never changes the exit status
 
 
 def test_verbose_summary_has_categories_cases_and_confusion(compare_suite: pytest.Pytester) -> None:
     result = compare_suite.runpytest(*BOTH, "--llm-verbose-report")
-    result.stdout.fnmatch_lines([
-        "side by side:",
-        "category*backend*cases*accuracy*95% CI*format*tok in*tok out*p50 ms*p95 ms*ttft p50*ttft p95*$/1k req",
-        "common*prompt*3*0.67*0.21-0.94*1.00*",
-        "all*tuned*3*1.00*0.44-1.00*1.00*20*20*10*10*",
-        "classification, prompt:",
-        "billing*1*0.50*1.00*0.67",
-        "feature_request*1*-*0.00*-",
-        "expected \\ predicted*billing*feature_request*technical",
-        "feature_request*1*0*0",
-        "tuned vs prompt*common*3*",
-        "tuned vs prompt (common) won: dark-mode",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "side by side:",
+            "category*backend*cases*accuracy*95% CI*format*tok in*tok out*p50 ms*p95 ms*ttft p50*ttft p95*$/1k req",
+            "common*prompt*3*0.67*0.21-0.94*1.00*",
+            "all*tuned*3*1.00*0.44-1.00*1.00*20*20*10*10*",
+            "classification, prompt:",
+            "billing*1*0.50*1.00*0.67",
+            "feature_request*1*-*0.00*-",
+            "expected \\ predicted*billing*feature_request*technical",
+            "feature_request*1*0*0",
+            "tuned vs prompt*common*3*",
+            "tuned vs prompt (common) won: dark-mode",
+        ]
+    )
 
 
 def test_one_backend_summary_stays_compact(compare_suite: pytest.Pytester) -> None:
@@ -58,16 +62,20 @@ def test_one_backend_summary_stays_compact(compare_suite: pytest.Pytester) -> No
 
 def test_volume_option_overrides_the_config(compare_suite: pytest.Pytester) -> None:
     result = compare_suite.runpytest(*BOTH, "--llm-volume=600/day")
-    result.stdout.fnmatch_lines([
-        "cost at 600 requests/day over 12 months:",
-        "recommendation: KEEP PROMPTING*",
-        "  1. volume: 600 requests/day < 1,000/day: too few requests for a fine-tune to repay its upkeep",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "cost at 600 requests/day over 12 months:",
+            "recommendation: KEEP PROMPTING*",
+            "  1. volume: 600 requests/day < 1,000/day: too few requests for a fine-tune to repay its upkeep",
+        ]
+    )
 
 
 def test_bad_volume_is_a_usage_error(compare_suite: pytest.Pytester) -> None:
     result = compare_suite.runpytest(*BOTH, "--llm-volume=lots")
-    result.stderr.fnmatch_lines(["*--llm-volume: volume must look like 90000/day, 3000000/month or 500/hour, got 'lots'"])
+    result.stderr.fnmatch_lines(
+        ["*--llm-volume: volume must look like 90000/day, 3000000/month or 500/hour, got 'lots'"]
+    )
     assert result.ret == pytest.ExitCode.USAGE_ERROR
 
 
@@ -78,12 +86,14 @@ def test_fine_tune_when_it_pays_back(compare_suite: pytest.Pytester) -> None:
     data = json.loads((compare_suite.path / "r.json").read_text())
     [pair] = data["cost"]["pairs"]
     saving, months = pair["breakeven"]["monthly_saving_usd"], pair["breakeven"]["months"]
-    assert data["recommendation"]["verdict"] == "fine-tune"
-    result.stdout.fnmatch_lines([
-        "recommendation: FINE-TUNE (tuned vs prompt): the fine-tuned backend is worth it",
-        "  2. quality: same quality*: tuned 1.00 vs 0.67 on 3 cases*",
-        f"  3. cost: tuned saves ${saving:,.2f}/month: a one-time cost of $5.00 breaks even in {months:.2f} months (within 6)",
-    ])
+    assert data["recommendation"]["choice"] == "fine-tune"
+    result.stdout.fnmatch_lines(
+        [
+            "recommendation: FINE-TUNE (tuned vs prompt): the fine-tuned backend is worth it",
+            "  2. quality: same quality*: tuned 1.00 vs 0.67 on 3 cases*",
+            f"  3. cost: tuned saves ${saving:,.2f}/month: a one-time cost of $5.00 breaks even in {months:.2f} months (within 6)",
+        ]
+    )
 
 
 def test_json_holds_every_printed_number(compare_suite: pytest.Pytester) -> None:
@@ -92,7 +102,12 @@ def test_json_holds_every_printed_number(compare_suite: pytest.Pytester) -> None
     stats = {(s["category"], s["backend"]): s for s in data["comparison"]["categories"]}
     assert stats[("all", "tuned")]["accuracy"] == 1.0 and stats[("all", "prompt")]["passed"] == 2
     overall = next(p for p in data["comparison"]["paired"] if p["category"] == "all")
-    assert (overall["baseline"], overall["challenger"], overall["won"], overall["lost"]) == ("prompt", "tuned", ["dark-mode"], [])
+    assert (overall["control"], overall["challenger"], overall["won"], overall["lost"]) == (
+        "prompt",
+        "tuned",
+        ["dark-mode"],
+        [],
+    )
     assert overall["p_value"] == 1.0 and overall["gain_points"] == pytest.approx(100 / 3)
     [prompt_matrix, _] = data["comparison"]["classification"]
     assert prompt_matrix["labels"] == ["billing", "feature_request", "technical"]
@@ -116,7 +131,9 @@ def test_markdown_report(compare_suite: pytest.Pytester) -> None:
     result = compare_suite.runpytest(*BOTH, "--llm-report-md=out/report.md")
     result.stdout.fnmatch_lines(["llmgate: Markdown report written to *report.md"])
     text = (compare_suite.path / "out" / "report.md").read_text()
-    assert text.startswith("## llmgate report\n\n**Gates:** passed (6 answered, 0 errored, 0 not run)\n\n**Recommendation: keep prompting** (tuned vs prompt)")
+    assert text.startswith(
+        "## llmgate report\n\n**Gates:** passed (6 answered, 0 errored, 0 not run)\n\n**Recommendation: keep prompting** (tuned vs prompt)"
+    )
     assert "| category | backend | cases | accuracy | 95% CI |" in text
     assert "|:---|---:|" in text
     assert "| tuned vs prompt | all | 3 | 1.00 | 0.67 | +33.3 | 1 | 0 | 1 |" in text
@@ -137,7 +154,9 @@ def test_html_report_is_one_self_contained_file(compare_suite: pytest.Pytester) 
 
 def test_xdist_controller_reads_pricing_and_approach(compare_suite: pytest.Pytester) -> None:
     serial = compare_suite.runpytest(*BOTH, "--llm-cache=off", "--llm-report-json=serial.json")
-    parallel = compare_suite.runpytest_subprocess(*BOTH, "--llm-cache=off", "-n", "2", "--llm-report-json=parallel.json")
+    parallel = compare_suite.runpytest_subprocess(
+        *BOTH, "--llm-cache=off", "-n", "2", "--llm-report-json=parallel.json"
+    )
     assert parallel.ret == serial.ret == pytest.ExitCode.OK
     load = lambda name: json.loads((compare_suite.path / name).read_text())  # noqa: E731
     for section in ("comparison", "cost", "recommendation"):

@@ -9,7 +9,18 @@ import pytest
 from faultserver import FaultServer
 
 LASTING = ["503", "500", "truncate", "badjson", "badbytes", "empty", "nocontent", "cut", "429", "reset"]
-TRANSIENT = ["503x1", "500x2", "truncatex1", "badjsonx1", "emptyx1", "resetx1", "cutx2", "429x1", "badbytesx1", "nocontentx1"]
+TRANSIENT = [
+    "503x1",
+    "500x2",
+    "truncatex1",
+    "badjsonx1",
+    "emptyx1",
+    "resetx1",
+    "cutx2",
+    "429x1",
+    "badbytesx1",
+    "nocontentx1",
+]
 CONFIG = """
 default_backend: api
 thresholds:
@@ -35,8 +46,13 @@ def server() -> Iterator[FaultServer]:
 def test_a_hundred_cases_with_faults(pytester: pytest.Pytester, server: FaultServer) -> None:
     inputs = [f"ticket {i}" for i in range(80)] + [f"ticket FAULT:{m}" for m in TRANSIENT + LASTING]
     pytester.makefile(".yaml", llmgate=CONFIG % server.url)
-    pytester.makefile(".llm.yaml", common="cases:\n" + "".join(
-        f"  - {{id: c{i:03d}, input: '{text}', expect: {{label: billing}}}}\n" for i, text in enumerate(inputs)))
+    pytester.makefile(
+        ".llm.yaml",
+        common="cases:\n"
+        + "".join(
+            f"  - {{id: c{i:03d}, input: '{text}', expect: {{label: billing}}}}\n" for i, text in enumerate(inputs)
+        ),
+    )
     result = pytester.runpytest("--llm-report-json=r.json", "-p", "no:cacheprovider", "-p", "no:randomly")
     rows = json.loads((pytester.path / "r.json").read_text())["cases"]
     assert len(rows) == 100
@@ -49,6 +65,8 @@ def test_a_hundred_cases_with_faults(pytester: pytest.Pytester, server: FaultSer
         assert "\n" not in row["error"] and f"127.0.0.1:{server.port}" in row["error"]
         assert "attempt" in row["error"] or "malformed" in row["error"] or "not UTF-8" in row["error"]
     assert len(answered) + len(errors) == 100
-    result.stdout.fnmatch_lines([f"llmgate: INCOMPLETE ({len(answered)} answered, {len(errors)} errored, 0 not run): *"])
+    result.stdout.fnmatch_lines(
+        [f"llmgate: INCOMPLETE ({len(answered)} answered, {len(errors)} errored, 0 not run): *"]
+    )
     assert "Traceback" not in result.stdout.str()
     assert result.ret == pytest.ExitCode.TESTS_FAILED

@@ -28,7 +28,9 @@ SECRET = "sk-llmgate-speed-SECRET-77"
 
 def cases(count: int) -> str:
     """``count`` cases; every answer 'billing' passes."""
-    return "cases:\n" + "".join(f"  - {{id: c{i:03d}, input: 'ticket {i}', expect: {{label: billing}}}}\n" for i in range(count))
+    return "cases:\n" + "".join(
+        f"  - {{id: c{i:03d}, input: 'ticket {i}', expect: {{label: billing}}}}\n" for i in range(count)
+    )
 
 
 @pytest.fixture
@@ -50,7 +52,9 @@ def rows(pytester: pytest.Pytester, name: str = "r.json") -> list[dict]:
     return json.loads((pytester.path / name).read_text())["cases"]
 
 
-def test_calls_run_concurrently_within_the_bound_and_report_in_order(suite: pytest.Pytester, server: FaultServer) -> None:
+def test_calls_run_concurrently_within_the_bound_and_report_in_order(
+    suite: pytest.Pytester, server: FaultServer
+) -> None:
     result = suite.runpytest("--llm-concurrency=8", "--llm-cache=off", "-v", "--llm-report-json=r.json")
     assert server.requests == 40
     assert 2 <= server.max_in_flight <= 8
@@ -104,8 +108,9 @@ def test_what_changes_the_answer_is_called_again_and_nothing_else(suite: pytest.
     assert server.requests == 120
 
 
-def test_record_then_replay_without_a_key_or_a_server(suite: pytest.Pytester, server: FaultServer,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_record_then_replay_without_a_key_or_a_server(
+    suite: pytest.Pytester, server: FaultServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     suite.makefile(".llm.yaml", common=cases(5).replace("'ticket 2'", f"'my key is {SECRET}'"))
     suite.runpytest("--llm-record=recording.jsonl", "--llm-cache=off")
     recording = (suite.path / "recording.jsonl").read_text()
@@ -117,29 +122,43 @@ def test_record_then_replay_without_a_key_or_a_server(suite: pytest.Pytester, se
     assert [row["cached"] for row in rows(suite)] == [True] * 5
     suite.makefile(".llm.yaml", common=cases(6))
     result = suite.runpytest("--llm-replay=recording.jsonl", "--llm-report-json=r.json")
-    result.stdout.fnmatch_lines(["*common.llm.yaml::c005 [[]api[]]: no answer in the recording *recording.jsonl; record the suite again*"])
+    result.stdout.fnmatch_lines(
+        ["*common.llm.yaml::c005 [[]api[]]: no answer in the recording *recording.jsonl; record the suite again*"]
+    )
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result = suite.runpytest("--llm-replay=missing.jsonl")
     result.stderr.fnmatch_lines(["ERROR: --llm-replay: no recording at *missing.jsonl; make one with --llm-record=*"])
     assert result.ret == pytest.ExitCode.USAGE_ERROR
 
 
-def test_repeats_sample_each_case_and_find_the_flaky_ones(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_repeats_sample_each_case_and_find_the_flaky_ones(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     answers = itertools.cycle(["billing", "billing", "general"])
     with FaultServer(reply=lambda text: "billing" if "steady" in text else next(answers)) as server:
         monkeypatch.setenv("LLMGATE_SPEED_KEY", SECRET)
         pytester.makefile(".yaml", llmgate=CONFIG % {"url": server.url, "temperature": 0.7})
-        pytester.makefile(".llm.yaml", common="""
+        pytester.makefile(
+            ".llm.yaml",
+            common="""
 cases:
   - {id: steady, input: steady ticket, expect: {label: billing}}
   - {id: wobbly, input: wobbly ticket, expect: {label: billing}, repeat: 6}
-""")
+""",
+        )
         result = pytester.runpytest("--llm-report-json=r.json", "--llm-concurrency=1", "-v")
         assert server.requests == 7
-        result.stdout.fnmatch_lines(["*wobbly[[]api#6[]] *", "repeats, api: 1 cases, 6 answered draws: pass rate 0.67*",
-                                     "  flaky: common.llm.yaml::wobbly (4/6)"])
+        result.stdout.fnmatch_lines(
+            [
+                "*wobbly[[]api#6[]] *",
+                "repeats, api: 1 cases, 6 answered draws: pass rate 0.67*",
+                "  flaky: common.llm.yaml::wobbly (4/6)",
+            ]
+        )
         data = json.loads((pytester.path / "r.json").read_text())
-        assert [(r["id"], r["passed"], r["pass_all"], r["flaky"]) for r in data["repeats"]] == [("wobbly", 4, False, True)]
+        assert [(r["id"], r["passed"], r["pass_all"], r["flaky"]) for r in data["repeats"]] == [
+            ("wobbly", 4, False, True)
+        ]
         [summary] = data["summary"]
         assert (summary["graded"], summary["passed"]) == (7, 5)  # every draw counts in the accuracy
         pytester.runpytest("--llm-repeat=2")  # sampled (temperature 0.7): each draw is its own cache entry
@@ -154,7 +173,9 @@ def test_xdist_workers_call_each_case_once(suite: pytest.Pytester, server: Fault
 
 
 def test_an_interrupted_run_leaves_a_readable_cache(suite: pytest.Pytester, server: FaultServer) -> None:
-    suite.makeconftest("def pytest_runtest_setup(item):\n    if item.name.startswith('c020'):\n        raise KeyboardInterrupt\n")
+    suite.makeconftest(
+        "def pytest_runtest_setup(item):\n    if item.name.startswith('c020'):\n        raise KeyboardInterrupt\n"
+    )
     suite.runpytest_subprocess()
     called = server.requests
     assert called >= 20

@@ -9,7 +9,7 @@ import pytest
 
 # 15 cases, 4 of them right: the full run fails its 0.5 accuracy gate (0.27).
 MANY_CASES = "cases:\n" + "".join(
-    f"  - {{id: c{i:02d}, input: \"{'I was charged' if i < 4 else 'hello'} {i}\", expect: {{label: billing}}}}\n"
+    f'  - {{id: c{i:02d}, input: "{"I was charged" if i < 4 else "hello"} {i}", expect: {{label: billing}}}}\n'
     for i in range(15)
 )
 WRITTEN = ("r.json", "r.md", "r.html")
@@ -70,14 +70,19 @@ def pytest_runtest_setup(item):
 
 
 def test_every_case_erroring_is_incomplete_never_passed(fake_suite: pytest.Pytester) -> None:
-    fake_suite.makefile(".llm.yaml", common="cases:\n" + "".join(
-        f"  - {{id: e{i}, input: BOOM {i}, expect: {{label: billing}}}}\n" for i in range(3)))
+    fake_suite.makefile(
+        ".llm.yaml",
+        common="cases:\n"
+        + "".join(f"  - {{id: e{i}, input: BOOM {i}, expect: {{label: billing}}}}\n" for i in range(3)),
+    )
     result = fake_suite.runpytest(*REPORTS)
     assert_never_passed(result, fake_suite)
     result.assert_outcomes(errors=3)
-    result.stdout.fnmatch_lines([
-        "llmgate: INCOMPLETE (0 answered, 3 errored, 0 not run): fake: . common: 3 of 3 cases unanswered (3 errored, 0 not run)",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "llmgate: INCOMPLETE (0 answered, 3 errored, 0 not run): fake: . common: 3 of 3 cases unanswered (3 errored, 0 not run)",
+        ]
+    )
     rows = json.loads((fake_suite.path / "r.json").read_text())["cases"]
     assert [(r["status"], r["error"]) for r in rows] == [("error", "backend 'fake': simulated outage")] * 3
 
@@ -129,12 +134,15 @@ def test_xdist_stopped_early_is_incomplete(many: pytest.Pytester) -> None:
 
 
 def test_format_only_cases_do_not_count_as_correct(fake_suite: pytest.Pytester) -> None:
-    fake_suite.makefile(".llm.yaml", common="""
+    fake_suite.makefile(
+        ".llm.yaml",
+        common="""
 cases:
   - {id: shape-1, input: hello, format: {max_words: 3}}
   - {id: shape-2, input: hi, format: {max_words: 3}}
   - {id: wrong, input: dark mode please, expect: {label: feature_request}}
-""")
+""",
+    )
     result = fake_suite.runpytest("--llm-report-json=r.json")
     [summary] = json.loads((fake_suite.path / "r.json").read_text())["summary"]
     assert (summary["graded"], summary["accuracy"], summary["formatted"], summary["format_rate"]) == (1, 0.0, 2, 1.0)
@@ -142,23 +150,31 @@ cases:
 
 
 def test_tags_are_registered_marks(fake_suite: pytest.Pytester) -> None:
-    fake_suite.makefile(".llm.yaml", edge="cases:\n  - {id: t, input: charged, expect: {label: billing}, tags: [regression, prod_bug]}\n")
+    fake_suite.makefile(
+        ".llm.yaml",
+        edge="cases:\n  - {id: t, input: charged, expect: {label: billing}, tags: [regression, prod_bug]}\n",
+    )
     result = fake_suite.runpytest("--strict-markers", "-W", "error::pytest.PytestUnknownMarkWarning", "-m", "prod_bug")
     result.assert_outcomes(passed=1, deselected=3)
 
 
 def test_huge_answers_are_clipped_except_in_the_json(fake_suite: pytest.Pytester) -> None:
     huge = "billing " * 200_000
-    fake_suite.makefile(".yaml", llmgate=f"""
+    fake_suite.makefile(
+        ".yaml",
+        llmgate=f"""
 thresholds: {{common: {{accuracy: 0.0}}}}
 default_backend: big
 backends:
   big: {{provider: fake, model: scripted, options: {{default_reply: "{huge}"}}}}
-""")
+""",
+    )
     result = fake_suite.runpytest("--llm-report-json=r.json", "--junitxml=j.xml", "--llm-report-md=r.md")
     assert len(result.stdout.str()) < 50_000
     assert (fake_suite.path / "j.xml").stat().st_size < 100_000
-    properties = [p.get("value") for p in ET.parse(fake_suite.path / "j.xml").iter("property") if p.get("name") == "llm_output"]
+    properties = [
+        p.get("value") for p in ET.parse(fake_suite.path / "j.xml").iter("property") if p.get("name") == "llm_output"
+    ]
     assert properties and all("[truncated: 1,600,000 characters in all]" in value for value in properties)
     rows = json.loads((fake_suite.path / "r.json").read_text())["cases"]
     assert all(row["output"] == huge and row["output_chars"] == len(huge) for row in rows)
@@ -167,15 +183,21 @@ backends:
 def test_an_echoed_api_key_is_redacted_everywhere(fake_suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     secret = "sk-llmgate-echo-SECRET-42"
     monkeypatch.setenv("LLMGATE_ECHO_KEY", secret)
-    fake_suite.makefile(".yaml", llmgate=f"""
+    fake_suite.makefile(
+        ".yaml",
+        llmgate=f"""
 thresholds: {{common: {{accuracy: 0.0}}}}
 default_backend: leaky
 backends:
   leaky: {{provider: fake, model: scripted, api_key_env: LLMGATE_ECHO_KEY, options: {{default_reply: "my key is {secret}"}}}}
-""")
+""",
+    )
     result = fake_suite.runpytest("--llm-report-json=r.json", "--junitxml=j.xml", "--llm-report-md=r.md", "-v")
-    everything = result.stdout.str() + result.stderr.str() + "".join(
-        (fake_suite.path / name).read_text() for name in ("r.json", "j.xml", "r.md"))
+    everything = (
+        result.stdout.str()
+        + result.stderr.str()
+        + "".join((fake_suite.path / name).read_text() for name in ("r.json", "j.xml", "r.md"))
+    )
     assert secret not in everything
     assert "my key is ***" in everything
 

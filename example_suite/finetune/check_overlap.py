@@ -9,6 +9,7 @@ normalisation (lower case, punctuation removed, whitespace collapsed); near mean
 
     python example_suite/finetune/check_overlap.py --extra example_suite/finetune/heldout.jsonl
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,8 +26,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--train", type=Path, default=HERE / "train.jsonl")
     parser.add_argument("--suite", type=Path, default=HERE.parent, help="folder holding the *.llm.yaml eval files")
-    parser.add_argument("--extra", type=Path, action="append", default=[],
-                        help="another jsonl (e.g. a held-out set) to keep out of training")
+    parser.add_argument(
+        "--extra",
+        type=Path,
+        action="append",
+        default=[],
+        help="another jsonl (e.g. a held-out set) to keep out of training",
+    )
     parser.add_argument("--near", type=float, default=None, help="near-duplicate threshold (default 0.8)")
     args = parser.parse_args(argv)
     command = ["check-data", str(args.train), "--suite", str(args.suite)]

@@ -14,6 +14,7 @@ Needs llama_cpp and pyyaml only (no torch):
     python example_suite/finetune/evaluate.py --no-adapter           # the base model, same prompt
     python example_suite/finetune/evaluate.py --json results.json
 """
+
 from __future__ import annotations
 
 import argparse
@@ -96,26 +97,43 @@ def main(argv: list[str] | None = None) -> int:
         for cid, text, label in cases:
             reply = llm.create_chat_completion(
                 messages=[{"role": "system", "content": system}, {"role": "user", "content": text}],
-                temperature=0, max_tokens=8)["choices"][0]["message"]["content"]
+                temperature=0,
+                max_tokens=8,
+            )["choices"][0]["message"]["content"]
             answer = normalise_answer(reply)
-            results.append({"group": group, "id": cid, "expected": label, "raw": reply, "answer": answer,
-                            "correct": answer == label, "format_ok": answer in LABELS,
-                            "lenient": first_label(reply) == label})
+            results.append(
+                {
+                    "group": group,
+                    "id": cid,
+                    "expected": label,
+                    "raw": reply,
+                    "answer": answer,
+                    "correct": answer == label,
+                    "format_ok": answer in LABELS,
+                    "lenient": first_label(reply) == label,
+                }
+            )
     elapsed = time.time() - t0
 
-    print(f"{'adapter ' + args.adapter.name if not args.no_adapter else 'base model (no adapter)'}; "
-          f"{len(results)} cases in {elapsed:.0f}s")
+    print(
+        f"{'adapter ' + args.adapter.name if not args.no_adapter else 'base model (no adapter)'}; "
+        f"{len(results)} cases in {elapsed:.0f}s"
+    )
     for group in groups:
         rows = [r for r in results if r["group"] == group]
         acc = sum(r["correct"] for r in rows) / len(rows)
         fmt = sum(r["format_ok"] for r in rows) / len(rows)
         len_acc = sum(r["lenient"] for r in rows) / len(rows)
-        print(f"  {group:28s} accuracy {acc:6.1%} ({sum(r['correct'] for r in rows)}/{len(rows)})  "
-              f"format {fmt:6.1%}  lenient {len_acc:6.1%}")
+        print(
+            f"  {group:28s} accuracy {acc:6.1%} ({sum(r['correct'] for r in rows)}/{len(rows)})  "
+            f"format {fmt:6.1%}  lenient {len_acc:6.1%}"
+        )
     evals = [r for r in results if r["group"].endswith(".llm.yaml")]
     if evals:
-        print(f"  {'all eval files':28s} accuracy {sum(r['correct'] for r in evals) / len(evals):6.1%} "
-              f"({sum(r['correct'] for r in evals)}/{len(evals)})")
+        print(
+            f"  {'all eval files':28s} accuracy {sum(r['correct'] for r in evals) / len(evals):6.1%} "
+            f"({sum(r['correct'] for r in evals)}/{len(evals)})"
+        )
     print("misses:")
     for r in results:
         if not r["correct"]:

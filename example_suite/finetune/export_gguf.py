@@ -21,6 +21,7 @@ permutation when it loads a GGUF file, so the adapter's ``lora_B`` for q and k
 (whose rows are output features) must get the same permutation here, or the
 fine-tune would be applied to scrambled dimensions.
 """
+
 from __future__ import annotations
 
 import re
@@ -49,12 +50,16 @@ def hf_rows_to_gguf(rows: np.ndarray, n_heads: int) -> np.ndarray:
     """
     out_features = rows.shape[0]
     head_dim = out_features // n_heads
-    return (rows.reshape(n_heads, 2, head_dim // 2, *rows.shape[1:])
-            .transpose(0, 2, 1, *range(3, rows.ndim + 2))
-            .reshape(rows.shape))
+    return (
+        rows.reshape(n_heads, 2, head_dim // 2, *rows.shape[1:])
+        .transpose(0, 2, 1, *range(3, rows.ndim + 2))
+        .reshape(rows.shape)
+    )
 
 
-def lora_tensors(model, n_head: int, n_head_kv: int, adapter_name: str = "default") -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def lora_tensors(
+    model, n_head: int, n_head_kv: int, adapter_name: str = "default"
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """{gguf base tensor name: (lora_a, lora_b)} as float32 numpy arrays from a peft model."""
     tensors: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for name, module in model.named_modules():
@@ -76,8 +81,13 @@ def lora_tensors(model, n_head: int, n_head_kv: int, adapter_name: str = "defaul
     return tensors
 
 
-def write_lora_gguf(path: str | Path, tensors: dict[str, tuple[np.ndarray, np.ndarray]], alpha: float,
-                    arch: str = "llama", name: str | None = None) -> Path:
+def write_lora_gguf(
+    path: str | Path,
+    tensors: dict[str, tuple[np.ndarray, np.ndarray]],
+    alpha: float,
+    arch: str = "llama",
+    name: str | None = None,
+) -> Path:
     """Write {base tensor name: (lora_a, lora_b)} as an f16 llama.cpp LoRA adapter."""
     import gguf
 
@@ -105,7 +115,8 @@ def _tensor_sort_key(name: str):
     return (int(parts[1]), parts[2]) if parts[0] == "blk" else (-1, name)
 
 
-def export_peft_model(model, path: str | Path, alpha: float, n_head: int, n_head_kv: int,
-                      name: str | None = None) -> Path:
+def export_peft_model(
+    model, path: str | Path, alpha: float, n_head: int, n_head_kv: int, name: str | None = None
+) -> Path:
     """Export the LoRA layers of a peft-wrapped llama model to ``path``."""
     return write_lora_gguf(path, lora_tensors(model, n_head, n_head_kv), alpha, name=name)

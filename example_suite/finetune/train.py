@@ -11,6 +11,7 @@ file (f16) that is used on top of the original, unchanged Q4_1 file.
     python example_suite/finetune/train.py                      # full run, ~15 min on 2 cores
     python example_suite/finetune/train.py --limit 8 --max-steps 2 --out /tmp/smoke.lora.gguf
 """
+
 from __future__ import annotations
 
 import argparse
@@ -71,11 +72,11 @@ def collate(batch, pad_id: int):
     mask = torch.zeros((len(batch), width), dtype=torch.long)
     targets = torch.full((len(batch), width), -100, dtype=torch.long)
     for k, (ids, lab) in enumerate(batch):
-        input_ids[k, width - len(ids):] = torch.tensor(ids)
-        mask[k, width - len(ids):] = 1
-        targets[k, width - len(lab):] = torch.tensor(lab)
+        input_ids[k, width - len(ids) :] = torch.tensor(ids)
+        mask[k, width - len(ids) :] = 1
+        targets[k, width - len(lab) :] = torch.tensor(lab)
     position_ids = (mask.cumsum(dim=1) - 1).clamp(min=0)
-    return input_ids, mask, position_ids, targets[:, width - tail:]
+    return input_ids, mask, position_ids, targets[:, width - tail :]
 
 
 def load_rows(path: Path, limit: int | None) -> list[dict]:
@@ -99,16 +100,24 @@ def set_seed(seed: int) -> None:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=HERE / "train.jsonl", help="jsonl with text and label per line")
-    ap.add_argument("--out", type=Path, default=SUITE / "models" / "smollm2-ticket-router.lora.gguf",
-                    help="where to write the llama.cpp LoRA GGUF adapter")
+    ap.add_argument(
+        "--out",
+        type=Path,
+        default=SUITE / "models" / "smollm2-ticket-router.lora.gguf",
+        help="where to write the llama.cpp LoRA GGUF adapter",
+    )
     ap.add_argument("--system-prompt", type=Path, default=SUITE / "prompts" / "finetuned_system.md")
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--max-steps", type=int, default=None, help="stop after this many optimizer steps (smoke tests)")
     ap.add_argument("--limit", type=int, default=None, help="use only the first N examples")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=1,
-                    help="torch CPU threads (default 1: on a small shared machine a second thread that has to "
-                         "wait for a busy core made steps ~10x slower in our measurements)")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (default 1: on a small shared machine a second thread that has to "
+        "wait for a busy core made steps ~10x slower in our measurements)",
+    )
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--lr", type=float, default=2e-4)
     ap.add_argument("--rank", type=int, default=16)
@@ -145,12 +154,20 @@ def main(argv: list[str] | None = None) -> int:
     system = read_system_prompt(args.system_prompt)
     rows = load_rows(args.data, args.limit)
     examples = [encode_example(tok, system, r["text"], r["label"], end_id) for r in rows]
-    print(f"{len(examples)} examples, prompt+target tokens: mean "
-          f"{sum(len(e[0]) for e in examples) / len(examples):.1f}, max {max(len(e[0]) for e in examples)}",
-          flush=True)
+    print(
+        f"{len(examples)} examples, prompt+target tokens: mean "
+        f"{sum(len(e[0]) for e in examples) / len(examples):.1f}, max {max(len(e[0]) for e in examples)}",
+        flush=True,
+    )
 
-    config = LoraConfig(r=args.rank, lora_alpha=args.alpha, lora_dropout=args.dropout, bias="none",
-                        target_modules=TARGET_MODULES, task_type="CAUSAL_LM")
+    config = LoraConfig(
+        r=args.rank,
+        lora_alpha=args.alpha,
+        lora_dropout=args.dropout,
+        bias="none",
+        target_modules=TARGET_MODULES,
+        task_type="CAUSAL_LM",
+    )
     model = get_peft_model(model, config)
     model.print_trainable_parameters()
 
@@ -162,27 +179,33 @@ def main(argv: list[str] | None = None) -> int:
     params = [p for p in model.parameters() if p.requires_grad]
     optim = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
     sched = torch.optim.lr_scheduler.LambdaLR(
-        optim, lambda s: min((s + 1) / warmup, max(0.0, (total_steps - s) / max(1, total_steps - warmup))))
+        optim, lambda s: min((s + 1) / warmup, max(0.0, (total_steps - s) / max(1, total_steps - warmup)))
+    )
 
     gen = torch.Generator().manual_seed(args.seed)
     model.train()
     step, t_train = 0, time.time()
-    print(f"training: {total_steps} steps ({steps_per_epoch}/epoch, batch {args.batch_size}, lr {args.lr}, "
-          f"r {args.rank}, alpha {args.alpha}, threads {torch.get_num_threads()})", flush=True)
+    print(
+        f"training: {total_steps} steps ({steps_per_epoch}/epoch, batch {args.batch_size}, lr {args.lr}, "
+        f"r {args.rank}, alpha {args.alpha}, threads {torch.get_num_threads()})",
+        flush=True,
+    )
     while step < total_steps:
         order = torch.randperm(len(examples), generator=gen).tolist()
         for i in range(0, len(order), args.batch_size):
             if step >= total_steps:
                 break
-            batch = [examples[j] for j in order[i:i + args.batch_size]]
+            batch = [examples[j] for j in order[i : i + args.batch_size]]
             input_ids, mask, position_ids, labels = collate(batch, pad_id)
             # Only the last few positions carry targets (left padding), so the
             # 49k-wide output layer is computed for those positions only.
             keep = labels.shape[1]
-            logits = model(input_ids=input_ids, attention_mask=mask, position_ids=position_ids,
-                           logits_to_keep=keep + 1).logits
+            logits = model(
+                input_ids=input_ids, attention_mask=mask, position_ids=position_ids, logits_to_keep=keep + 1
+            ).logits
             loss = torch.nn.functional.cross_entropy(
-                logits[:, :-1].reshape(-1, logits.shape[-1]).float(), labels.reshape(-1), ignore_index=-100)
+                logits[:, :-1].reshape(-1, logits.shape[-1]).float(), labels.reshape(-1), ignore_index=-100
+            )
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             optim.step()
@@ -190,17 +213,20 @@ def main(argv: list[str] | None = None) -> int:
             optim.zero_grad(set_to_none=True)
             step += 1
             if step == 1 or step % 5 == 0 or step == total_steps:
-                print(f"step {step}/{total_steps} epoch {1 + (step - 1) // steps_per_epoch} loss {loss.item():.4f} "
-                      f"lr {sched.get_last_lr()[0]:.2e} elapsed {time.time() - t_train:.0f}s", flush=True)
+                print(
+                    f"step {step}/{total_steps} epoch {1 + (step - 1) // steps_per_epoch} loss {loss.item():.4f} "
+                    f"lr {sched.get_last_lr()[0]:.2e} elapsed {time.time() - t_train:.0f}s",
+                    flush=True,
+                )
     train_s = time.time() - t_train
 
     model.eval()
     cfg = model.base_model.model.config
-    out = export_peft_model(model, args.out, args.alpha, cfg.num_attention_heads, cfg.num_key_value_heads,
-                            name="smollm2-ticket-router")
+    out = export_peft_model(
+        model, args.out, args.alpha, cfg.num_attention_heads, cfg.num_key_value_heads, name="smollm2-ticket-router"
+    )
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)")
-    print(f"training took {train_s:.0f}s ({train_s / 60:.1f} min) for {step} steps; "
-          f"total {time.time() - t_start:.0f}s")
+    print(f"training took {train_s:.0f}s ({train_s / 60:.1f} min) for {step} steps; total {time.time() - t_start:.0f}s")
     return 0
 
 

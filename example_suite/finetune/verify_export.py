@@ -23,6 +23,7 @@ the two may live in different virtual environments.
 
     python example_suite/finetune/verify_export.py --llama-python /path/to/venv/bin/python
 """
+
 from __future__ import annotations
 
 import argparse
@@ -67,8 +68,7 @@ for key, lora in job["adapters"].items():
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--llama-python", default=sys.executable,
-                    help="python interpreter that has a working llama_cpp")
+    ap.add_argument("--llama-python", default=sys.executable, help="python interpreter that has a working llama_cpp")
     args = ap.parse_args(argv)
 
     import torch
@@ -83,17 +83,25 @@ def main(argv: list[str] | None = None) -> int:
     model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=train.BASE_GGUF_NAME, dtype=torch.float32)
     model.config.quantization_config = None
     rank, alpha = 8, 16.0
-    model = get_peft_model(model, LoraConfig(r=rank, lora_alpha=alpha, target_modules=["q_proj", "k_proj"],
-                                             lora_dropout=0.0, task_type="CAUSAL_LM"))
+    model = get_peft_model(
+        model,
+        LoraConfig(
+            r=rank, lora_alpha=alpha, target_modules=["q_proj", "k_proj"], lora_dropout=0.0, task_type="CAUSAL_LM"
+        ),
+    )
     with torch.no_grad():
         for name, p in model.named_parameters():
             if "lora_" in name:
                 p.copy_(torch.randn_like(p) * 0.05)
     model.eval()
     system = train.read_system_prompt(train.SUITE / "prompts" / "finetuned_system.md")
-    prompts = [tok(tok.apply_chat_template(train.chat_messages(system, t), tokenize=False,
-                                           add_generation_prompt=True), add_special_tokens=False)["input_ids"]
-               for t in TICKETS]
+    prompts = [
+        tok(
+            tok.apply_chat_template(train.chat_messages(system, t), tokenize=False, add_generation_prompt=True),
+            add_special_tokens=False,
+        )["input_ids"]
+        for t in TICKETS
+    ]
 
     torch_delta = []
     with torch.no_grad():
@@ -121,8 +129,9 @@ def main(argv: list[str] | None = None) -> int:
         for key, tens in labels.items():
             adapters[key] = str(export_gguf.write_lora_gguf(Path(tmp) / f"{key}.gguf", tens, alpha))
         job = Path(tmp) / "job.json"
-        job.write_text(json.dumps({"base": base_path, "prompts": prompts, "adapters": adapters,
-                                   "out": str(Path(tmp) / "logits")}))
+        job.write_text(
+            json.dumps({"base": base_path, "prompts": prompts, "adapters": adapters, "out": str(Path(tmp) / "logits")})
+        )
         subprocess.run([args.llama_python, "-c", LLAMA_SIDE, str(job)], check=True)
         logits = {key: np.load(Path(tmp) / f"logits.{key}.npy") for key in adapters}
 

@@ -10,7 +10,7 @@ from ..errors import SpecError
 from .base import Backend, BackendError, Completion
 
 if TYPE_CHECKING:  # the config imports the decision maths, which import the rows, which import this
-    from ..config import BackendSpec
+    from .spec import BackendSpec
 
 BUILTIN_PROVIDERS = ("openai", "llama_cpp", "fake")
 # Providers whose package is an extra of pytest-llmgate: provider -> (module it imports, extra).
@@ -25,9 +25,17 @@ def preflight(spec: BackendSpec, needs_key: bool = True) -> None:
     _require_provider_package(spec)
     if spec.missing_env:
         names = ", ".join(spec.missing_env)
-        raise SpecError(spec.config_path, spec.line, f"backend {spec.name!r} needs the environment variable(s) {names}; set them or choose another backend")
+        raise SpecError(
+            spec.config_path,
+            spec.line,
+            f"backend {spec.name!r} needs the environment variable(s) {names}; set them or choose another backend",
+        )
     if needs_key and spec.api_key_env and not os.environ.get(spec.api_key_env):
-        raise SpecError(spec.config_path, spec.line, f"backend {spec.name!r} reads its API key from ${spec.api_key_env}, which is not set")
+        raise SpecError(
+            spec.config_path,
+            spec.line,
+            f"backend {spec.name!r} reads its API key from ${spec.api_key_env}, which is not set",
+        )
     if spec.provider == "llama_cpp":
         from .llama_cpp import resolve_model_path
 
@@ -42,8 +50,12 @@ def _require_provider_package(spec: BackendSpec) -> None:
         return
     module, extra = OPTIONAL_PROVIDERS[spec.provider]
     if not _is_installed(module):
-        raise SpecError(spec.config_path, spec.line, f"backend {spec.name!r} uses provider {spec.provider}, "
-                        f"which needs the {extra!r} extra: pip install 'pytest-llmgate[{extra}]'")
+        raise SpecError(
+            spec.config_path,
+            spec.line,
+            f"backend {spec.name!r} uses provider {spec.provider}, "
+            f"which needs the {extra!r} extra: pip install 'pytest-llmgate[{extra}]'",
+        )
 
 
 def _is_installed(module: str) -> bool:

@@ -25,8 +25,12 @@ class Completion:
 
 # Causes that say the backend could not be reached at all; a circuit breaker counts only these.
 CONNECTION_CAUSES = frozenset({"refused", "dns", "timeout", "reset"})
-CAUSE_PHRASES = {"refused": "connection refused", "dns": "DNS lookup failed", "timeout": "timed out",
-                 "reset": "connection reset"}
+CAUSE_PHRASES = {
+    "refused": "connection refused",
+    "dns": "DNS lookup failed",
+    "timeout": "timed out",
+    "reset": "connection reset",
+}
 
 
 class BackendError(Exception):
@@ -39,8 +43,15 @@ class BackendError(Exception):
     when the same request may succeed later.
     """
 
-    def __init__(self, message: str, *, cause: str | None = None, endpoint: str | None = None,
-                 attempts: int = 1, transient: bool = False):
+    def __init__(
+        self,
+        message: str,
+        *,
+        cause: str | None = None,
+        endpoint: str | None = None,
+        attempts: int = 1,
+        transient: bool = False,
+    ):
         super().__init__(message)
         self.cause = cause
         self.endpoint = endpoint

@@ -22,8 +22,9 @@ class CircuitBreaker:
     breaker, its failure keeps it open for another cooldown. Thread-safe.
     """
 
-    def __init__(self, backend: str, *, threshold: int = 3, cooldown_s: float = 30.0,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self, backend: str, *, threshold: int = 3, cooldown_s: float = 30.0, clock: Callable[[], float] = time.monotonic
+    ):
         if threshold < 1:
             raise ValueError("threshold must be at least 1")
         self.backend = backend
@@ -56,7 +57,9 @@ class CircuitBreaker:
         raise BackendError(
             f"{backend_label(self.backend, last.endpoint)}: skipped: {self.threshold} consecutive "
             f"connection failures (last: {phrase}); the backend looks down",
-            cause="skipped", endpoint=last.endpoint, attempts=0,
+            cause="skipped",
+            endpoint=last.endpoint,
+            attempts=0,
         )
 
     def record_success(self) -> None:

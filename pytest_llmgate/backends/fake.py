@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..config import BackendSpec
 from .base import BackendError, Completion, Message, estimate_tokens
+from .spec import BackendSpec
 
 
 class FakeBackend:

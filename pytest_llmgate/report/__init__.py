@@ -7,7 +7,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from ..analysis import Analysis
+from ..verdict.analysis import Analysis
 
 
 def write_text(path: Path, text: str) -> None:
@@ -27,8 +27,13 @@ def write_text(path: Path, text: str) -> None:
         raise
 
 
-def write_reports(analysis: Analysis, json_path: Path | None, md_path: Path | None, html_path: Path | None,
-                  baseline_path: Path | None = None) -> None:
+def write_reports(
+    analysis: Analysis,
+    json_path: Path | None,
+    md_path: Path | None,
+    html_path: Path | None,
+    baseline_path: Path | None = None,
+) -> None:
     """Write each report asked for, all from one analysis; a baseline is the JSON document, saved for
     a later --llm-baseline; plotly is imported only for HTML."""
     paths = [path for path in (json_path, baseline_path) if path is not None]

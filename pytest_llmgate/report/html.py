@@ -11,9 +11,9 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.offline import get_plotlyjs
 
-from ..analysis import Analysis
-from ..compare import answered
-from ..decide import VERDICT_NOTES
+from ..verdict.analysis import Analysis
+from ..verdict.compare import answered_rows
+from ..verdict.decide import CHOICE_NOTES
 from .tables import regression_lines, regression_table, report_sections, verdict_word
 
 CHART_HEIGHT = "440px"
@@ -33,15 +33,23 @@ def accuracy_chart(analysis: Analysis) -> go.Figure:
     for backend in sorted({s.backend for s in analysis.side_by_side}):
         stats = [(s, s.accuracy) for s in analysis.side_by_side if s.backend == backend and s.accuracy is not None]
         figure.add_bar(
-            name=backend, x=[s.category for s, _ in stats], y=[accuracy for _, accuracy in stats],
-            error_y={"type": "data", "symmetric": False,
-                     "array": [s.accuracy_high - accuracy for s, accuracy in stats],
-                     "arrayminus": [accuracy - s.accuracy_low for s, accuracy in stats]},
+            name=backend,
+            x=[s.category for s, _ in stats],
+            y=[accuracy for _, accuracy in stats],
+            error_y={
+                "type": "data",
+                "symmetric": False,
+                "array": [s.accuracy_high - accuracy for s, accuracy in stats],
+                "arrayminus": [accuracy - s.accuracy_low for s, accuracy in stats],
+            },
             customdata=[[s.n, s.accuracy_low, s.accuracy_high] for s, _ in stats],
             hovertemplate="%{x}: %{y:.2f} (95% CI %{customdata[1]:.2f}-%{customdata[2]:.2f}, n=%{customdata[0]})",
         )
-    figure.update_layout(title="Accuracy per category (95% Wilson interval)", barmode="group",
-                         yaxis={"title": "accuracy", "range": [0, 1.05]})
+    figure.update_layout(
+        title="Accuracy per category (95% Wilson interval)",
+        barmode="group",
+        yaxis={"title": "accuracy", "range": [0, 1.05]},
+    )
     return figure
 
 
@@ -55,32 +63,48 @@ def cost_chart(analysis: Analysis) -> go.Figure:
     profiles = {c.backend: c.profile for c in analysis.costs if c.profile is not None}
     figure = go.Figure()
     for backend, profile in profiles.items():
-        figure.add_scatter(name=backend, mode="lines", x=volumes,
-                           y=[profile.horizon_usd(v, months) / months for v in volumes])
+        figure.add_scatter(
+            name=backend, mode="lines", x=volumes, y=[profile.horizon_usd(v, months) / months for v in volumes]
+        )
     for pair in analysis.pair_costs:
         volume = pair.breakeven.equal_cost_daily_volume
         if volume is not None:
             cost = profiles[pair.fine_tuned].horizon_usd(volume, months) / months
-            figure.add_scatter(name=f"equal cost: {pair.fine_tuned} / {pair.prompted}", mode="markers+text",
-                               x=[volume], y=[cost], text=[f"{volume:,.0f}/day"], textposition="top left",
-                               marker={"size": 12, "symbol": "x"})
+            figure.add_scatter(
+                name=f"equal cost: {pair.fine_tuned} / {pair.prompted}",
+                mode="markers+text",
+                x=[volume],
+                y=[cost],
+                text=[f"{volume:,.0f}/day"],
+                textposition="top left",
+                marker={"size": 12, "symbol": "x"},
+            )
     if analysis.volume_per_day is not None:
         figure.add_vline(x=analysis.volume_per_day, line_dash="dash", annotation_text="your volume")
-    figure.update_layout(title=f"Monthly cost against daily volume (one-time costs spread over {months:g} months)",
-                         xaxis={"title": "requests per day"}, yaxis={"title": "USD per month"})
+    figure.update_layout(
+        title=f"Monthly cost against daily volume (one-time costs spread over {months:g} months)",
+        xaxis={"title": "requests per day"},
+        yaxis={"title": "USD per month"},
+    )
     return figure
 
 
 def latency_chart(analysis: Analysis) -> go.Figure:
     """Latency and time to first token of every answered case, one box per backend and measure."""
-    rows = answered(analysis.rows)
+    rows = answered_rows(analysis.rows)
     figure = go.Figure()
     for index, backend in enumerate(sorted({r.backend for r in rows})):
         mine = [r for r in rows if r.backend == backend]
         color = qualitative.Plotly[index % len(qualitative.Plotly)]  # the colours the other charts give each backend
         for measure, values in (("latency", [r.latency_ms for r in mine]), ("TTFT", [r.ttft_ms for r in mine])):
-            figure.add_box(name=f"{backend} {measure}", y=[v for v in values if v is not None], boxpoints="all",
-                           jitter=0.4, pointpos=0, marker_color=color)
+            figure.add_box(
+                name=f"{backend} {measure}",
+                y=[v for v in values if v is not None],
+                boxpoints="all",
+                jitter=0.4,
+                pointpos=0,
+                marker_color=color,
+            )
     figure.update_layout(title="Latency and time to first token per request", yaxis={"title": "ms"}, showlegend=False)
     return figure
 
@@ -100,20 +124,26 @@ def html_report(analysis: Analysis) -> str:
     rec, verdict = analysis.recommendation, analysis.verdict
     pair = f" ({rec.fine_tuned} vs {rec.prompted})" if rec.fine_tuned else ""
     parts = [
-        f"<p class='verdict'>Recommendation: {html.escape(rec.verdict + pair)}</p>",
-        f"<p>{html.escape(VERDICT_NOTES[rec.verdict])}</p>",
-        "<ol>" + "".join(f"<li><b>{html.escape(r.step)}</b>: {html.escape(r.text)}</li>" for r in rec.reasons) + "</ol>",
+        f"<p class='verdict'>Recommendation: {html.escape(rec.choice + pair)}</p>",
+        f"<p>{html.escape(CHOICE_NOTES[rec.choice])}</p>",
+        "<ol>"
+        + "".join(f"<li><b>{html.escape(r.step)}</b>: {html.escape(r.text)}</li>" for r in rec.reasons)
+        + "</ol>",
         f"<p class='verdict'>Gates: {html.escape(verdict_word(verdict))}</p>",
-        "".join(f"<p class='warning'>{html.escape(text)}</p>"
-                for text in (*verdict.gaps, *verdict.failures, *analysis.warnings, *analysis.notes)),
+        "".join(
+            f"<p class='warning'>{html.escape(text)}</p>"
+            for text in (*verdict.gaps, *verdict.failures, *analysis.warnings, *analysis.notes)
+        ),
         _chart(accuracy_chart(analysis), "llmgate-accuracy"),
         _chart(cost_chart(analysis), "llmgate-cost"),
         _chart(latency_chart(analysis), "llmgate-latency"),
     ]
     if analysis.regression is not None:
-        parts += ["<h2>Changes since the baseline</h2>",
-                  "".join(f"<p>{html.escape(line.strip())}</p>" for line in regression_lines(analysis.regression)),
-                  _table(*regression_table(analysis.regression))]
+        parts += [
+            "<h2>Changes since the baseline</h2>",
+            "".join(f"<p>{html.escape(line.strip())}</p>" for line in regression_lines(analysis.regression)),
+            _table(*regression_table(analysis.regression)),
+        ]
     parts += [f"<h2>{html.escape(title)}</h2>{_table(*data)}" for title, data in report_sections(analysis) if data[1]]
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return (

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ..analysis import Analysis
-from ..baseline import flip_lines
-from ..decide import VERDICT_NOTES
+from ..verdict.analysis import Analysis
+from ..verdict.baseline import flip_lines
+from ..verdict.decide import CHOICE_NOTES
 from .tables import (
     confusion_table,
     label_table,
@@ -23,22 +23,35 @@ def markdown_report(analysis: Analysis) -> str:
     verdict, rec = analysis.verdict, analysis.recommendation
     lines = ["## llmgate report", "", f"**Gates:** {verdict_word(verdict)}"]
     lines += [f"- {gap}" for gap in verdict.gaps] + [f"- {failure}" for failure in verdict.failures]
-    lines += ["", f"**Recommendation: {rec.verdict}**" + (f" ({rec.fine_tuned} vs {rec.prompted})" if rec.fine_tuned else "")
-              + f": {VERDICT_NOTES[rec.verdict]}", ""]
+    lines += [
+        "",
+        f"**Recommendation: {rec.choice}**"
+        + (f" ({rec.fine_tuned} vs {rec.prompted})" if rec.fine_tuned else "")
+        + f": {CHOICE_NOTES[rec.choice]}",
+        "",
+    ]
     lines += [f"{i}. **{r.step}**: {r.text}" for i, r in enumerate(rec.reasons, 1)]
     if analysis.warnings or analysis.notes:
         lines += ["", "### Warnings", ""] + [f"- {w}" for w in (*analysis.warnings, *analysis.notes)]
     if analysis.perturbations:
-        lines += ["", "### Robustness (perturbed variants)", ""] + [f"- {line.strip()}" for line in perturbation_lines(analysis.perturbations)]
+        lines += ["", "### Robustness (perturbed variants)", ""] + [
+            f"- {line.strip()}" for line in perturbation_lines(analysis.perturbations)
+        ]
     if analysis.repeated:
         lines += ["", "### Repeats", ""] + [f"- {line.strip()}" for line in repeat_lines(analysis)]
     if analysis.regression is not None:
         regression = analysis.regression
         lines += ["", "### Changes since the baseline", "", f"Compared with `{regression.baseline_path}`."]
-        lines += [""] + [f"- {label}" for label in regression.labels] + [""] + markdown_table(*regression_table(regression))
+        lines += (
+            [""] + [f"- {label}" for label in regression.notes] + [""] + markdown_table(*regression_table(regression))
+        )
         flips = flip_lines(regression)
         if flips:
-            lines += ["", "<details open><summary>Changed cases</summary>", ""] + [f"- {line}" for line in flips] + ["", "</details>"]
+            lines += (
+                ["", "<details open><summary>Changed cases</summary>", ""]
+                + [f"- {line}" for line in flips]
+                + ["", "</details>"]
+            )
     for title, (headers, rows) in report_sections(analysis):
         if rows:
             lines += ["", f"### {title}", ""] + markdown_table(headers, rows)

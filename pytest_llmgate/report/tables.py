@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..analysis import Analysis, AttackResistance, BackendSummary, PairCost
-from ..baseline import MetricChange, Regression, flip_lines
-from ..checks import clip
-from ..compare import CategoryStats, Classification, PairedComparison
-from ..decide import VERDICT_NOTES, Recommendation
-from ..gate import FAILED, INCOMPLETE, PASSED, UNGATED, GroupGate, Verdict
-from ..results import CaseRow
+from ..checks.text import clip
+from ..verdict.analysis import Analysis, AttackResistance, BackendSummary, PairCost
+from ..verdict.baseline import MetricChange, Regression, flip_lines
+from ..verdict.compare import CategoryStats, Classification, PairedComparison
+from ..verdict.decide import CHOICE_NOTES, Recommendation
+from ..verdict.gate import FAILED, INCOMPLETE, PASSED, UNGATED, GroupGate, Verdict
+from ..verdict.rows import CaseRow
 
 
 def _rate(value: float | None) -> str:
@@ -52,16 +52,20 @@ def _per_day(value: float | None) -> str:
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     """Left-aligned first column, right-aligned others, columns sized to fit."""
     widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows)]
+
     def line(cells: Sequence[str]) -> str:
         first, *rest = cells
         return "  ".join([str(first).ljust(widths[0])] + [str(c).rjust(w) for c, w in zip(rest, widths[1:])]).rstrip()
+
     return [line(headers)] + [line(row) for row in rows]
 
 
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     """A GitHub-flavoured Markdown table: first column left-aligned, the others right-aligned."""
+
     def line(cells: Sequence[str]) -> str:
         return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
+
     return [line(headers), "|" + "|".join([":---"] + ["---:"] * (len(headers) - 1)) + "|"] + [line(r) for r in rows]
 
 
@@ -70,12 +74,46 @@ def category_table(gates: Sequence[GroupGate]) -> Table:
     rows = []
     for g in gates:
         s, t = g.stats, g.threshold
-        minimum = "-" if t is None else _rate(t.accuracy) + (" (lb)" if t.gate == "lower_bound" and t.accuracy is not None else "")
-        rows.append([s.backend, g.group, s.category, str(s.selected), str(s.errors), str(s.not_run), _rate(s.accuracy),
-                     f"{_rate(s.accuracy_low)}-{_rate(s.accuracy_high)}", minimum, _rate(s.format_rate),
-                     "-" if t is None else _rate(t.format), _rate(s.robustness), GATE_WORDS[g.status]])
-    return (["backend", "group", "category", "cases", "errors", "not run", "accuracy", "95% CI", "min",
-             "format", "min", "robust", "gate"], rows)
+        minimum = (
+            "-"
+            if t is None
+            else _rate(t.accuracy) + (" (lb)" if t.gate == "lower_bound" and t.accuracy is not None else "")
+        )
+        rows.append(
+            [
+                s.backend,
+                g.group,
+                s.category,
+                str(s.selected),
+                str(s.errors),
+                str(s.not_run),
+                _rate(s.accuracy),
+                f"{_rate(s.accuracy_low)}-{_rate(s.accuracy_high)}",
+                minimum,
+                _rate(s.format_rate),
+                "-" if t is None else _rate(t.format),
+                _rate(s.robustness),
+                GATE_WORDS[g.status],
+            ]
+        )
+    return (
+        [
+            "backend",
+            "group",
+            "category",
+            "cases",
+            "errors",
+            "not run",
+            "accuracy",
+            "95% CI",
+            "min",
+            "format",
+            "min",
+            "robust",
+            "gate",
+        ],
+        rows,
+    )
 
 
 def backend_table(summaries: Sequence[BackendSummary]) -> Table:
@@ -85,48 +123,119 @@ def backend_table(summaries: Sequence[BackendSummary]) -> Table:
         s = b.stats
         tokens = f"{_ms(s.mean_prompt_tokens)}/{_ms(s.mean_completion_tokens)}" + ("~" if b.tokens_estimated else "")
         cost = _usd(b.total_cost_usd) + ("*" if b.per_hour_priced else "")
-        rows.append([b.backend, str(s.n), cost, _usd(s.mean_cost_usd),
-                     _ms(s.latency_p50_ms), _ms(s.latency_p95_ms), _ms(s.ttft_p50_ms), _ms(s.ttft_p95_ms),
-                     tokens])
-    return (["backend", "cases", "cost", "cost/case", "p50 ms", "p95 ms", "ttft p50", "ttft p95",
-             "tokens/case in/out"], rows)
+        rows.append(
+            [
+                b.backend,
+                str(s.n),
+                cost,
+                _usd(s.mean_cost_usd),
+                _ms(s.latency_p50_ms),
+                _ms(s.latency_p95_ms),
+                _ms(s.ttft_p50_ms),
+                _ms(s.ttft_p95_ms),
+                tokens,
+            ]
+        )
+    return (
+        ["backend", "cases", "cost", "cost/case", "p50 ms", "p95 ms", "ttft p50", "ttft p95", "tokens/case in/out"],
+        rows,
+    )
 
 
 def side_by_side_table(stats: Sequence[CategoryStats]) -> Table:
     """Per category (then all), each backend's quality, tokens, latency and cost per 1,000 requests."""
-    rows = [[s.category, s.backend, str(s.n), _rate(s.accuracy), f"{_rate(s.accuracy_low)}-{_rate(s.accuracy_high)}",
-             _rate(s.format_rate), _ms(s.mean_prompt_tokens), _ms(s.mean_completion_tokens),
-             _ms(s.latency_p50_ms), _ms(s.latency_p95_ms), _ms(s.ttft_p50_ms), _ms(s.ttft_p95_ms),
-             "-" if s.cost_per_1k_usd is None else f"${s.cost_per_1k_usd:.4f}"]
-            for s in stats]
-    return (["category", "backend", "cases", "accuracy", "95% CI", "format", "tok in", "tok out",
-             "p50 ms", "p95 ms", "ttft p50", "ttft p95", "$/1k req"], rows)
+    rows = [
+        [
+            s.category,
+            s.backend,
+            str(s.n),
+            _rate(s.accuracy),
+            f"{_rate(s.accuracy_low)}-{_rate(s.accuracy_high)}",
+            _rate(s.format_rate),
+            _ms(s.mean_prompt_tokens),
+            _ms(s.mean_completion_tokens),
+            _ms(s.latency_p50_ms),
+            _ms(s.latency_p95_ms),
+            _ms(s.ttft_p50_ms),
+            _ms(s.ttft_p95_ms),
+            "-" if s.cost_per_1k_usd is None else f"${s.cost_per_1k_usd:.4f}",
+        ]
+        for s in stats
+    ]
+    return (
+        [
+            "category",
+            "backend",
+            "cases",
+            "accuracy",
+            "95% CI",
+            "format",
+            "tok in",
+            "tok out",
+            "p50 ms",
+            "p95 ms",
+            "ttft p50",
+            "ttft p95",
+            "$/1k req",
+        ],
+        rows,
+    )
 
 
 def paired_table(comparisons: Sequence[PairedComparison]) -> Table:
     """Challenger against baseline on shared cases: accuracies, gain, wins, losses, McNemar p."""
-    rows = [[f"{c.challenger} vs {c.baseline}", c.category, str(c.n), _rate(c.challenger_accuracy),
-             _rate(c.baseline_accuracy), _points(c.gain_points), str(len(c.won)), str(len(c.lost)), f"{c.p_value:.3g}"]
-            for c in comparisons]
-    return (["pair", "category", "cases", "acc", "baseline acc", "points", "won", "lost", "McNemar p"], rows)
+    rows = [
+        [
+            f"{c.challenger} vs {c.control}",
+            c.category,
+            str(c.n),
+            _rate(c.challenger_accuracy),
+            _rate(c.control_accuracy),
+            _points(c.gain_points),
+            str(len(c.won)),
+            str(len(c.lost)),
+            f"{c.p_value:.3g}",
+        ]
+        for c in comparisons
+    ]
+    return (["pair", "category", "cases", "acc", "control acc", "points", "won", "lost", "McNemar p"], rows)
 
 
 def cost_table(analysis: Analysis) -> Table:
     """Per backend: $ per request and per correct answer, fixed costs, and cost at the volume."""
     horizon = f"{analysis.horizon_months:g}-month total"
-    rows = [[c.backend, c.approach, _rate(c.accuracy), _usd(c.per_request_usd), _usd(c.per_correct_usd),
-             _money(c.per_month_usd), _money(c.one_time_usd), _money(c.monthly_usd), _money(c.horizon_usd)]
-            for c in analysis.costs]
-    return (["backend", "approach", "accuracy", "$/request", "$/correct", "fixed/month", "one-time",
-             "$/month", horizon], rows)
+    rows = [
+        [
+            c.backend,
+            c.approach,
+            _rate(c.accuracy),
+            _usd(c.per_request_usd),
+            _usd(c.per_correct_usd),
+            _money(c.per_month_usd),
+            _money(c.one_time_usd),
+            _money(c.monthly_usd),
+            _money(c.horizon_usd),
+        ]
+        for c in analysis.costs
+    ]
+    return (
+        ["backend", "approach", "accuracy", "$/request", "$/correct", "fixed/month", "one-time", "$/month", horizon],
+        rows,
+    )
 
 
 def pair_cost_table(pairs: Sequence[PairCost]) -> Table:
     """Per fine-tuned and prompted pair: monthly saving, months to breakeven, equal-cost volume."""
-    rows = [[f"{p.fine_tuned} vs {p.prompted}", _money(p.breakeven.monthly_saving_usd),
-             _money(p.breakeven.extra_one_time_usd), _months(p.breakeven.months),
-             _per_day(p.breakeven.equal_cost_daily_volume)]
-            for p in pairs]
+    rows = [
+        [
+            f"{p.fine_tuned} vs {p.prompted}",
+            _money(p.breakeven.monthly_saving_usd),
+            _money(p.breakeven.extra_one_time_usd),
+            _months(p.breakeven.months),
+            _per_day(p.breakeven.equal_cost_daily_volume),
+        ]
+        for p in pairs
+    ]
     return (["fine-tuned vs prompted", "saving/month", "extra one-time", "breakeven months", "equal cost at"], rows)
 
 
@@ -152,7 +261,7 @@ def volume_text(analysis: Analysis) -> str:
 def recommendation_lines(recommendation: Recommendation) -> list[str]:
     """The verdict, then each reason of the chain, numbered."""
     pair = f" ({recommendation.fine_tuned} vs {recommendation.prompted})" if recommendation.fine_tuned else ""
-    head = f"recommendation: {recommendation.verdict.upper()}{pair}: {VERDICT_NOTES[recommendation.verdict]}"
+    head = f"recommendation: {recommendation.choice.upper()}{pair}: {CHOICE_NOTES[recommendation.choice]}"
     return [head] + [f"  {i}. {r.step}: {r.text}" for i, r in enumerate(recommendation.reasons, 1)]
 
 
@@ -162,7 +271,7 @@ def won_lost_lines(comparisons: Sequence[PairedComparison]) -> list[str]:
     for c in comparisons:
         for word, ids in (("won", c.won), ("lost", c.lost)):
             if ids:
-                lines.append(f"{c.challenger} vs {c.baseline} ({c.category}) {word}: {', '.join(ids)}")
+                lines.append(f"{c.challenger} vs {c.control} ({c.category}) {word}: {', '.join(ids)}")
     return lines
 
 
@@ -187,8 +296,10 @@ def repeat_lines(analysis: Analysis) -> list[str]:
         draws = sum(c.answered for c in cases)
         all_passed = sum(c.answered > 0 and c.passed == c.answered for c in cases)
         rate = sum(c.passed for c in cases) / draws if draws else None
-        lines.append(f"repeats, {backend}: {len(cases)} cases, {draws} answered draws: pass rate {_rate(rate)}, "
-                     f"every draw passed in {all_passed} of {len(cases)} cases (pass^k)")
+        lines.append(
+            f"repeats, {backend}: {len(cases)} cases, {draws} answered draws: pass rate {_rate(rate)}, "
+            f"every draw passed in {all_passed} of {len(cases)} cases (pass^k)"
+        )
         flaky = [f"{c.file}::{c.id} ({c.passed}/{c.answered})" for c in cases if c.flaky]
         if flaky:
             lines.append(f"  flaky: {', '.join(flaky)}")
@@ -217,22 +328,55 @@ def perturbation_lines(searches: Sequence[CaseRow]) -> list[str]:
 
 def regression_table(regression: Regression) -> Table:
     """Per backend, group and category against the baseline: accuracy and format before and after, flips, p."""
+
     def change(metric: MetricChange) -> str:
         return "-" if metric.change_points is None else _points(metric.change_points)
 
-    rows = [[c.backend if c.backend == c.baseline_backend else f"{c.backend} (vs {c.baseline_backend})", c.group, c.category,
-             str(c.accuracy.n), _rate(c.accuracy.baseline), _rate(c.accuracy.current), change(c.accuracy),
-             _rate(c.format.baseline), _rate(c.format.current), change(c.format), str(c.regressed), str(c.fixed),
-             f"{c.p_value:.3g}"]
-            for c in regression.categories]
-    return (["backend", "group", "category", "cases", "acc before", "acc now", "points", "format before", "format now",
-             "points", "regressed", "fixed", "McNemar p"], rows)
+    rows = [
+        [
+            c.backend if c.backend == c.baseline_backend else f"{c.backend} (vs {c.baseline_backend})",
+            c.group,
+            c.category,
+            str(c.accuracy.n),
+            _rate(c.accuracy.baseline),
+            _rate(c.accuracy.current),
+            change(c.accuracy),
+            _rate(c.format.baseline),
+            _rate(c.format.current),
+            change(c.format),
+            str(c.regressed),
+            str(c.fixed),
+            f"{c.p_value:.3g}",
+        ]
+        for c in regression.categories
+    ]
+    return (
+        [
+            "backend",
+            "group",
+            "category",
+            "cases",
+            "acc before",
+            "acc now",
+            "points",
+            "format before",
+            "format now",
+            "points",
+            "regressed",
+            "fixed",
+            "McNemar p",
+        ],
+        rows,
+    )
 
 
 def regression_lines(regression: Regression) -> list[str]:
     """The baseline compared with, what differs in what was run, then the flipped cases with their outputs."""
-    return [f"against the baseline {regression.baseline_path}:", *(f"  {label}" for label in regression.labels),
-            *(f"  {line}" for line in flip_lines(regression))]
+    return [
+        f"against the baseline {regression.baseline_path}:",
+        *(f"  {label}" for label in regression.notes),
+        *(f"  {line}" for line in flip_lines(regression)),
+    ]
 
 
 def verdict_word(verdict: Verdict) -> str:
@@ -249,5 +393,8 @@ def verdict_lines(verdict: Verdict) -> list[str]:
         first, *others = verdict.failures
         return [f"llmgate: GATE FAILED: {first}"] + [f"  and {reason}" for reason in others]
     first, *others = verdict.gaps
-    return ([f"llmgate: INCOMPLETE ({verdict.counts}): {first}"] + [f"  and {gap}" for gap in others]
-            + [f"  and already failing: {reason}" for reason in verdict.failures])
+    return (
+        [f"llmgate: INCOMPLETE ({verdict.counts}): {first}"]
+        + [f"  and {gap}" for gap in others]
+        + [f"  and already failing: {reason}" for reason in verdict.failures]
+    )

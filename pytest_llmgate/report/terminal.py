@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..analysis import Analysis
+from ..verdict.analysis import Analysis
 from .tables import (
     backend_table,
     category_table,

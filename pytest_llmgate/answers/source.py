@@ -1,0 +1,163 @@
+"""Where a case's answer comes from: a recording (replay), the response cache, or the backend itself
+behind its circuit breaker, fetched ahead of time and concurrently by the scheduler."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from ..backends.base import Backend, BackendError, Completion, Message
+from ..backends.breaker import CircuitBreaker
+from ..backends.spec import BackendSpec
+from .cache import FileHashes, Recording, ResponseCache, request_key
+from .cache import identity_of as cache_identity
+from .scheduler import CallScheduler
+
+CACHE_FILE = "responses.sqlite"
+DEFAULT_CONCURRENCY = 8  # calls at once per API backend when neither the option nor the config says
+
+
+@dataclass(frozen=True)
+class AnswerOptions:
+    """Where answers may come from in this run: the bound on calls, the response cache, a recording."""
+
+    concurrency: int | None = None  # --llm-concurrency: at most this many calls at once per backend
+    cache_mode: str = "readwrite"
+    cache_dir: Path | None = None  # None: no response cache (mode off)
+    refresh: bool = False  # --llm-refresh: ignore cached answers (still write new ones)
+    record: Path | None = None  # --llm-record: write every answer of the run to this recording
+    replay: Path | None = None  # --llm-replay: answer only from this recording
+
+
+@dataclass(frozen=True)
+class Request:
+    """One backend call a case needs: the backend, the whole chat and which draw of the case it is."""
+
+    spec: BackendSpec
+    messages: tuple[Message, ...]
+    sample: int
+    label: str  # 'file::case-id [backend]', for messages
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A completion and the key the cache and recordings know its request by (None when nothing is keyed)."""
+
+    completion: Completion
+    key: str | None
+
+
+class Answers:
+    """Answers requests: replayed, cached or called, one backend's calls at most ``concurrency_for`` at once."""
+
+    def __init__(self, settings: AnswerOptions, backend_for: Callable[[BackendSpec], Backend]):
+        self.settings = settings
+        self._backend_for = backend_for
+        self._scheduler = CallScheduler()
+        self._breakers: dict[tuple[Any, str], CircuitBreaker] = {}
+        self._identities: dict[tuple[Any, str], dict[str, Any]] = {}
+        self._lock = threading.Lock()
+        self._opened = False
+        self._failure: str | None = None  # why the cache or recording could not be opened
+        self._cache: ResponseCache | None = None
+        self._replay: Recording | None = None
+        self._hashes: FileHashes | None = None
+
+    def concurrency_for(self, spec: BackendSpec) -> int:
+        """Calls at once for ``spec``: one for an in-process model, else the smaller of the option and the config."""
+        if spec.provider == "llama_cpp":
+            return 1  # one llama.cpp context answers one call at a time
+        bounds = [bound for bound in (self.settings.concurrency, spec.concurrency) if bound]
+        return min(bounds) if bounds else DEFAULT_CONCURRENCY
+
+    def prefetch(self, requests: Iterable[tuple[str, Request]]) -> None:
+        """Start fetching the answers of ``requests`` (node id, request) in the background, in order."""
+        for nodeid, request in requests:
+            self._scheduler.submit(nodeid, *self._pool_of(request.spec), partial(self._fetch, request))
+
+    def answer(self, nodeid: str, request: Request) -> Answer:
+        """The answer for ``nodeid``: the one prefetched, else fetched now, within the backend's bound."""
+        return self._scheduler.result(nodeid, *self._pool_of(request.spec), partial(self._fetch, request))
+
+    def _pool_of(self, spec: BackendSpec) -> tuple[tuple[Any, str], int]:
+        """The scheduler pool of ``spec``'s calls and how many it runs at once."""
+        return (spec.config_path, spec.name), self.concurrency_for(spec)
+
+    def stop(self) -> None:
+        """Start no more calls (after -x, --maxfail or an interrupt)."""
+        self._scheduler.stop()
+
+    def close(self) -> None:
+        """Stop, wait for calls in flight, and close the cache."""
+        self._scheduler.close()
+        for store in (self._cache, self._hashes):
+            if store is not None:
+                store.close()
+
+    def _fetch(self, request: Request) -> Answer:
+        self._open()
+        key = self._key(request)
+        if self._replay is not None:
+            assert key is not None
+            found = self._replay.lookup(key)
+            if found is None:
+                raise BackendError(
+                    f"{request.label}: no answer in the recording {self.settings.replay}; "
+                    f"record the suite again with --llm-record={self.settings.replay}"
+                )
+            return Answer(replace(found, cached=True), key)
+        if self._cache is not None and key is not None and (hit := self._cache.get(key)) is not None:
+            return Answer(replace(hit, cached=True), key)
+        backend, breaker = self._backend(request.spec)
+        completion = breaker.call(lambda: backend.complete(list(request.messages)))
+        if self._cache is not None and key is not None:
+            self._cache.put(key, completion, {"backend": request.spec.name, "case": request.label})
+        return Answer(completion, key)
+
+    def _open(self) -> None:
+        """Open the cache or the recording on the first request, not at start-up: a run without cases touches neither."""
+        with self._lock:
+            if not self._opened:
+                self._opened = True
+                settings = self.settings
+                try:
+                    if settings.replay is not None:
+                        self._replay = Recording.load(settings.replay)
+                    if settings.cache_dir is not None:
+                        self._cache = ResponseCache(
+                            settings.cache_dir / CACHE_FILE, settings.cache_mode, refresh=settings.refresh
+                        )
+                        self._hashes = FileHashes(settings.cache_dir / CACHE_FILE)
+                except ValueError as exc:
+                    self._failure = str(exc)
+        if self._failure is not None:  # every case errors with it: none is answered around a broken store
+            raise BackendError(self._failure)
+
+    def _keyed(self) -> bool:
+        return self._cache is not None or self._replay is not None or self.settings.record is not None
+
+    def _key(self, request: Request) -> str | None:
+        """The request's cache key, or None when neither a cache nor a recording is in use."""
+        if not self._keyed():
+            return None
+        spec = request.spec
+        with self._lock:  # a GGUF file is hashed once, not by every thread at once
+            identity = self._identities.get((spec.config_path, spec.name))
+            if identity is None:
+                identity = self._identities[(spec.config_path, spec.name)] = cache_identity(
+                    spec, self._hashes or FileHashes(None)
+                )
+        return request_key(identity, request.messages, spec.params, request.sample)
+
+    def _backend(self, spec: BackendSpec) -> tuple[Backend, CircuitBreaker]:
+        """The backend of ``spec`` (created once, whichever thread asks first) and its circuit breaker."""
+        key = (spec.config_path, spec.name)
+        with self._lock:
+            backend = self._backend_for(spec)
+            if key not in self._breakers:  # not setdefault: that would build a breaker on every call
+                self._breakers[key] = CircuitBreaker(spec.name)
+        return backend, self._breakers[key]

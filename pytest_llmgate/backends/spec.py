@@ -1,0 +1,139 @@
+"""What a backend is: its config (BackendSpec), the prompt it sends and what it costs.
+
+Plain data with no provider code, so every layer can name a backend without loading one."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal
+
+Approach = Literal["prompted", "fine_tuned"]
+PROMPTED: Approach = "prompted"
+FINE_TUNED: Approach = "fine_tuned"
+APPROACHES = (PROMPTED, FINE_TUNED)
+
+
+@dataclass(frozen=True)
+class Pricing:
+    """What a backend costs: API tokens, self-hosted compute by the hour, fixed monthly costs
+    (a hosted instance, on-device distribution) and one-time costs (training, data preparation)."""
+
+    input_per_mtok_usd: float = 0.0
+    output_per_mtok_usd: float = 0.0
+    cached_input_per_mtok_usd: float | None = None  # None: cached input is billed as input
+    per_hour_usd: float = 0.0
+    concurrency: int = 1  # requests served at once on the hourly-priced compute
+    per_month_usd: float = 0.0
+    one_time_usd: float = 0.0
+
+    @classmethod
+    def keys(cls) -> tuple[str, ...]:
+        """The keys a ``pricing:`` mapping may use."""
+        return tuple(f.name for f in fields(cls))
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> Pricing:
+        """Build from a config mapping; raises ValueError naming a bad key or value."""
+        check_numbers(data, cls.keys(), "pricing")
+        if data.get("concurrency", 1) < 1:
+            raise ValueError("pricing 'concurrency' must be at least 1")
+        return cls(**data)
+
+
+def check_numbers(data: Mapping[str, Any], known: tuple[str, ...], what: str) -> None:
+    """Raise ValueError unless every key of ``data`` is in ``known`` and every value a number >= 0."""
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise ValueError(f"unknown {what} key {unknown[0]!r}; known: {', '.join(known)}")
+    for key, value in data.items():
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+            raise ValueError(f"{what} {key!r} must be a number >= 0, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """What a backend sends before the case: a system prompt and few-shot (user, assistant) pairs."""
+
+    system: str | None = None
+    few_shot: tuple[tuple[str, str], ...] = ()
+
+    def messages(self, case_messages: tuple[Mapping[str, str], ...]) -> list[dict[str, str]]:
+        """The full chat: system prompt, few-shot turns, then the case's own messages."""
+        chat = [{"role": "system", "content": self.system}] if self.system else []
+        for user, assistant in self.few_shot:
+            chat += [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
+        return chat + [dict(m) for m in case_messages]
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    """One named backend from the config. Holds no secret: ``api_key_env`` names the variable."""
+
+    name: str
+    provider: str
+    model: str
+    config_path: Path
+    line: int = 0
+    base_url: str | list[str] | None = None  # a list: a pool of identical servers, taken in turn
+    api_key_env: str | None = None
+    prompt: Prompt = field(default_factory=Prompt)
+    tasks: Mapping[str, Prompt] = field(default_factory=dict)
+    params: Mapping[str, Any] = field(default_factory=dict)
+    pricing: Pricing = field(default_factory=Pricing)
+    stream: bool = True
+    timeout_s: float = 60.0
+    max_retries: int = 2
+    n_ctx: int = 2048
+    n_threads: int | None = None
+    concurrency: int | None = None  # calls at once; None: --llm-concurrency or its default
+    lora: str | None = None
+    lora_scale: float = 1.0
+    prefix_cache: bool = True
+    options: Mapping[str, Any] = field(default_factory=dict)
+    description: str = ""
+    approach: Approach = PROMPTED
+    missing_env: tuple[str, ...] = ()
+
+    def prompt_for(self, task: str | None) -> Prompt | None:
+        """The prompt for a case's task; None when this backend does not serve that task."""
+        if task is None:
+            return self.prompt
+        return self.tasks.get(task)
+
+    @property
+    def fingerprint(self) -> str:
+        """A short hash of what shapes the answers (model, adapter, endpoint, prompts, params), to tell
+        a baseline made with another model or prompt from one made with this."""
+        shape = {
+            "provider": self.provider,
+            "model": self.model,
+            "base_url": self.base_urls,
+            "lora": self.lora,
+            "lora_scale": self.lora_scale,
+            "prompt": asdict(self.prompt),
+            "tasks": {name: asdict(prompt) for name, prompt in sorted(self.tasks.items())},
+            "params": dict(self.params),
+        }
+        return hashlib.sha256(json.dumps(shape, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+    @property
+    def base_urls(self) -> tuple[str, ...]:
+        """The server(s) of an API backend: one, several (a pool), or none for the provider's default."""
+        if self.base_url is None:
+            return ()
+        return (self.base_url,) if isinstance(self.base_url, str) else tuple(self.base_url)
+
+    def resolve_path(self, value: str) -> Path:
+        """A path from the config, relative to the config file's folder."""
+        path = Path(os.path.expanduser(value))
+        return path if path.is_absolute() else self.config_path.parent / path
+
+    @property
+    def where(self) -> str:
+        """'llmgate.yaml:12' for error messages."""
+        return f"{self.config_path}:{self.line}"

@@ -1,0 +1,246 @@
+"""One row per case and backend: what was asked, answered and measured.
+
+Rows travel as ``item.user_properties`` (one ``llm_``-prefixed key per field) so that JUnit XML
+and pytest-xdist carry them; the controller rebuilds rows from the reports, keyed by node id.
+Long texts are clipped there (JUnit, terminal); the full output travels once, beside them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+from ..backends.base import Completion, redact
+from ..backends.spec import Pricing
+from ..checks.registry import CORRECTNESS, DEFAULT_CHECKS, FORMAT, CheckRegistry
+from ..checks.text import clip, normalize_label
+from ..robustness.perturb import PerturbResult
+from ..suite.cases import Case
+from .cost import request_cost_usd
+
+PREFIX = "llm_"
+ANSWERED, ERROR, NOT_RUN, SKIPPED = "answered", "error", "not_run", "skipped"
+CASE, PERTURB = "case", "perturb"  # a row's kind: one answer checked, or a search over perturbed variants
+CLIP_CHARS = 2000  # longest text echoed in JUnit properties and reports; the JSON keeps the whole output
+DETAIL_CHARS = 500  # longest check detail or error message kept anywhere
+
+
+@dataclass
+class CaseRow:
+    """The result of one case on one backend, as written to the JSON results file.
+
+    ``passed`` is None when the case has no correctness checks, ``format_ok`` None when it has no
+    format checks: such a case counts in neither rate.
+    """
+
+    id: str
+    file: str
+    group: str
+    category: str
+    backend: str
+    nodeid: str = ""
+    kind: str = CASE
+    sample: int = 1  # which draw of the case this is, from 1 to ``samples``
+    samples: int = 1  # draws of the case asked for (repeat)
+    status: str = ANSWERED
+    input: str = ""
+    passed: bool | None = None
+    format_ok: bool | None = None
+    must_pass: bool = False
+    output: str = ""
+    output_chars: int = 0  # length of the whole output, which ``output`` may clip
+    checks: list[dict[str, Any]] = field(default_factory=list)
+    expected_label: str | None = None
+    predicted_label: str | None = None
+    latency_ms: float | None = None
+    ttft_ms: float | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cached_prompt_tokens: int | None = None
+    tokens_estimated: bool = False
+    cost_usd: float | None = None
+    cached: bool = False  # the answer came from the response cache or a recording: its timings are old
+    attack: str | None = None  # the attack template that made this case, if one did
+    attack_family: str | None = None
+    variants: int = 0  # a perturbation search: variants tried (the original and shrinking not counted)
+    variants_held: int = 0
+    flip: str | None = None  # the smallest variant found that fails, and its edits
+    flip_edits: str | None = None
+    request_key: str | None = None  # what the cache and recordings know the request by
+    error: str | None = None
+
+    @property
+    def answered(self) -> bool:
+        """True when the backend gave an answer that was checked."""
+        return self.status == ANSWERED
+
+    @property
+    def missed(self) -> bool:
+        """True when the backend answered and a correctness or format check failed."""
+        return self.answered and (self.passed is False or self.format_ok is False)
+
+    @property
+    def failed_checks(self) -> list[dict[str, Any]]:
+        """The checks that did not hold."""
+        return [c for c in self.checks if not c["passed"]]
+
+    def completion(self) -> Completion:
+        """The answer this row holds, as a backend returned it (for recordings)."""
+        return Completion(
+            self.output,
+            self.prompt_tokens or 0,
+            self.completion_tokens or 0,
+            (self.latency_ms or 0) / 1000,
+            (self.ttft_ms or 0) / 1000,
+            self.tokens_estimated,
+            self.cached_prompt_tokens or 0,
+        )
+
+    @property
+    def where(self) -> str:
+        """'file::id' for messages."""
+        return f"{self.file}::{self.id}"
+
+    def to_properties(self) -> list[tuple[str, Any]]:
+        """``(llm_<field>, value)`` pairs for ``item.user_properties``, long texts clipped; lists become JSON text."""
+        data = self.to_dict()
+        data["output"], data["input"] = clip(self.output, CLIP_CHARS), clip(self.input, CLIP_CHARS)
+        return [(PREFIX + key, json.dumps(value) if isinstance(value, list) else value) for key, value in data.items()]
+
+    @classmethod
+    def from_properties(cls, properties: Iterable[tuple[str, Any]]) -> CaseRow | None:
+        """Rebuild a row from a report's user_properties; None when the item was not a case."""
+        values = {key[len(PREFIX) :]: value for key, value in properties if key.startswith(PREFIX)}
+        if "id" not in values:
+            return None
+        known = set(_FIELD_NAMES)
+        data = {key: value for key, value in values.items() if key in known}
+        if isinstance(data.get("checks"), str):
+            data["checks"] = json.loads(data["checks"])
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (shallow: a row's values are plain JSON already, and it is made once per report)."""
+        return {name: getattr(self, name) for name in _FIELD_NAMES}
+
+    def miss_text(self) -> str:
+        """What a reader needs to see of a missed case: input, output and the failed checks (for a
+        perturbation search, the smallest flipping variant beside the original)."""
+        if self.kind == PERTURB:
+            lines = [
+                f"{self.where} [{self.backend}] ({self.category}) flipped: {self.variants_held} of {self.variants} variants held",
+                f"  original:      {_one_line(self.input)}",
+                f"  smallest flip: {_one_line(self.flip or '')}",
+                f"  edits:         {self.flip_edits}",
+                f"  output:        {_one_line(self.output)}",
+            ]
+        else:
+            lines = [
+                f"{self.where} [{self.backend}] ({self.category}) missed",
+                f"  input:  {_one_line(self.input)}",
+                f"  output: {_one_line(self.output)}",
+            ]
+        lines += [f"  failed {c['kind']} check {c['name']}: {c['detail']}" for c in self.failed_checks]
+        return "\n".join(lines)
+
+
+_FIELD_NAMES = tuple(f.name for f in fields(CaseRow))
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    flat = repr(text)
+    return flat if len(flat) <= limit else f"{flat[: limit - 3]}... ({len(text):,} characters)"
+
+
+def score(
+    row: CaseRow,
+    case: Case,
+    completion: Completion,
+    pricing: Pricing,
+    secrets: Sequence[str] = (),
+    checks: CheckRegistry = DEFAULT_CHECKS,
+) -> CaseRow:
+    """``row`` filled with the ``checks`` and measurements of ``completion`` for ``case``; secrets redacted."""
+    text = redact(completion.text, secrets)
+    results = checks.run(text, case.expect, case.format)
+    correctness = [r.passed for r in results if r.kind == CORRECTNESS]
+    formats = [r.passed for r in results if r.kind == FORMAT]
+    return replace(
+        row,
+        status=ANSWERED,
+        output=text,
+        output_chars=len(text),
+        checks=[{**r.to_dict(), "detail": clip(r.detail, DETAIL_CHARS)} for r in results],
+        passed=all(correctness) if correctness else None,
+        format_ok=all(formats) if formats else None,
+        predicted_label=clip(normalize_label(text), DETAIL_CHARS) if "label" in case.expect else None,
+        latency_ms=round(completion.latency_s * 1000, 3),
+        ttft_ms=round(completion.ttft_s * 1000, 3),
+        prompt_tokens=completion.prompt_tokens,
+        completion_tokens=completion.completion_tokens,
+        cached_prompt_tokens=completion.cached_prompt_tokens,
+        tokens_estimated=completion.tokens_estimated,
+        cached=completion.cached,
+        cost_usd=request_cost_usd(
+            pricing,
+            completion.prompt_tokens,
+            completion.completion_tokens,
+            completion.latency_s,
+            completion.cached_prompt_tokens,
+        ),
+    )
+
+
+def perturbed(row: CaseRow, result: PerturbResult, checked: Mapping[str, CaseRow]) -> CaseRow:
+    """``row`` as the outcome of a perturbation search: variants tried and held, the smallest flip with
+    the answer and checks it got, and what every call of the search (``checked``: by input) cost.
+    Passed unless a variant flipped a case that held; None (not measured) when the unperturbed case
+    already fails."""
+    flip = result.failure
+    answer = checked[flip.text] if flip else None
+    spent = list(checked.values())
+    return replace(
+        row,
+        status=ANSWERED,
+        passed=(not result.flipped) if result.original_held else None,
+        format_ok=None,
+        output=answer.output if answer else "",
+        output_chars=answer.output_chars if answer else 0,
+        checks=answer.checks if answer else [],
+        variants=result.tried,
+        variants_held=result.held,
+        flip=flip.text if flip else None,
+        flip_edits=flip.description if flip else None,
+        latency_ms=round(sum(r.latency_ms or 0 for r in spent), 3),
+        prompt_tokens=sum(r.prompt_tokens or 0 for r in spent),
+        completion_tokens=sum(r.completion_tokens or 0 for r in spent),
+        cost_usd=sum(r.cost_usd or 0 for r in spent),
+        cached=bool(spent) and all(r.cached for r in spent),
+    )
+
+
+def errored(row: CaseRow, message: str, secrets: Sequence[str] = ()) -> CaseRow:
+    """``row`` as an error: the backend (or the harness) gave no answer to check."""
+    return replace(row, status=ERROR, error=clip(redact(message, secrets), DETAIL_CHARS))
+
+
+def new_row(case: Case, file: str, group: str, backend: str, nodeid: str, sample: int = 1, samples: int = 1) -> CaseRow:
+    """A row for draw ``sample`` of ``case`` on ``backend`` before it runs: not run until a report says otherwise."""
+    return CaseRow(
+        id=case.id,
+        file=file,
+        group=group,
+        category=case.category,
+        backend=backend,
+        nodeid=nodeid,
+        sample=sample,
+        samples=samples,
+        attack=case.attack,
+        attack_family=case.attack_family,
+        status=NOT_RUN,
+        input=case.input_text,
+        must_pass=case.must_pass,
+        expected_label=normalize_label(case.expect["label"]) if "label" in case.expect else None,
+    )
