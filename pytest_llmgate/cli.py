@@ -1,4 +1,4 @@
-"""The ``llmgate`` console command: backends, add-case, export-finetune, check-data.
+"""The ``llmgate`` console command: backends, init, add-case, export-finetune, check-data.
 
 Exit codes: 0 ok; 1 refused or a finding (a duplicate case, eval cases in an export, leakage);
 2 a usage or input error, printed as one line naming the file and line.
@@ -15,11 +15,12 @@ from typing import Any
 
 from . import __version__
 from .backends.spec import BackendSpec, Prompt
+from .data.init import DEFAULT_PROVIDER, PROVIDERS
 from .errors import SpecError
 from .suite.config import SuiteConfig, find_config, load_config
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
-COMMANDS = ("backends", "add-case", "export-finetune", "check-data")
+COMMANDS = ("backends", "init", "add-case", "export-finetune", "check-data")
 SUITE_HELP = "the suite folder (default: the folder of the nearest llmgate.yaml)"
 
 
@@ -49,6 +50,16 @@ def _parser() -> argparse.ArgumentParser:
     backends = commands.add_parser("backends", help="print the version and the backends (the default command)")
     backends.add_argument("path", nargs="?", default=".", help="a folder or config file (default: .)")
     backends.set_defaults(handler=run_backends)
+
+    init = commands.add_parser("init", help="write a working suite: llmgate.yaml, case files and a CI workflow")
+    init.add_argument(
+        "--provider",
+        choices=PROVIDERS,
+        default=DEFAULT_PROVIDER,
+        help=f"the backend's provider (default: {DEFAULT_PROVIDER})",
+    )
+    init.add_argument("folder", nargs="?", type=Path, default=Path("."), metavar="DIR", help="where (default: .)")
+    init.set_defaults(handler=run_init)
 
     add = commands.add_parser("add-case", help="turn a logged request into a case (production bug -> case)")
     source = add.add_mutually_exclusive_group(required=True)
@@ -155,6 +166,28 @@ def run_backends(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# ----------------------------------------------------------------------------- init
+
+
+def run_init(args: argparse.Namespace) -> int:
+    """``llmgate init``: write a suite that runs as it is; refuse (writing nothing) if any of its files exists."""
+    from .data.init import NotAvailable, WouldOverwrite, scaffold, write
+
+    try:
+        plan = scaffold(args.provider, args.folder)
+        written = write(plan)
+    except NotAvailable as exc:
+        raise UsageProblem(str(exc)) from None
+    except WouldOverwrite as exc:
+        raise UsageProblem(
+            f"llmgate init writes nothing: {exc} already exist(s); move them or pick another DIR"
+        ) from None
+    for path in written:
+        print(f"wrote {path}")
+    print(f"next: {plan.next_command}")
+    return EXIT_OK
+
+
 # ----------------------------------------------------------------------------- shared
 
 
@@ -186,7 +219,7 @@ def suite_backend(suite: Path, name: str) -> BackendSpec:
 def run_add_case(args: argparse.Namespace) -> int:
     """``llmgate add-case``: append the corrected case(s) to a case file; refuse inputs already there."""
     from .data.addcase import AddRequest, add_cases, expectation, read_logged_requests, typed_request
-    from .data.trainingdata import display_path
+    from .data.examples import display_path
 
     expect = expectation(args.label, _json_object(args.expect_json), args.not_contains)
     if not expect:
@@ -249,17 +282,8 @@ def _json_object(text: str | None) -> dict[str, Any] | None:
 
 def run_export(args: argparse.Namespace) -> int:
     """``llmgate export-finetune``: gold answers of cases and passed outputs of results, as chat JSONL."""
-    from .data.trainingdata import (
-        EVAL_SET_WARNING,
-        Export,
-        display_path,
-        eval_matches,
-        eval_references,
-        export_cases,
-        export_results,
-        load_cases,
-        write_examples,
-    )
+    from .data.examples import display_path, eval_matches, eval_references, load_cases, write_examples
+    from .data.export import EVAL_SET_WARNING, Export, export_cases, export_results
 
     if not args.cases and not args.results:
         raise UsageProblem("name case files (or folders) and/or --results JSON to export from")
@@ -293,14 +317,8 @@ def run_export(args: argparse.Namespace) -> int:
 
 def run_check_data(args: argparse.Namespace) -> int:
     """``llmgate check-data``: the pre-training checklist; exit 1 when eval inputs leak into training."""
-    from .data.trainingdata import (
-        NEAR_THRESHOLD,
-        check_data,
-        eval_references,
-        example_references,
-        read_examples,
-        render_report,
-    )
+    from .data.checkdata import NEAR_THRESHOLD, check_data, render_report
+    from .data.examples import eval_references, example_references, read_examples
 
     threshold = NEAR_THRESHOLD if args.near is None else args.near
     if not 0 < threshold <= 1:

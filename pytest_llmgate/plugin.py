@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
 from fnmatch import fnmatch
 from pathlib import Path
@@ -10,15 +11,13 @@ from typing import Any
 import pytest
 
 from . import hookspec
-from .backends import make_builtin_backend
-from .backends.spec import BackendSpec
 from .errors import SpecError
-from .session.collector import ResultCollector
+from .session.collector import DESELECTED_KEY, WORKER_DESELECTED, ResultCollector
 from .session.items import STATE_KEY, CaseFile, CaseItem
-from .session.settings import DEFAULT_CASE_PATTERNS, RunSettings
+from .session.settings import RunSettings
 from .session.state import RunState
 from .session.xdistqueue import queued_items
-from .verdict.rows import CLIP_CHARS, CaseRow
+from .suite.cases import CASE_FILE_PATTERNS
 
 COLLECTOR_KEY = pytest.StashKey[ResultCollector]()
 CATEGORY_MARKS = ("common", "edge", "adversarial")
@@ -149,12 +148,53 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="llm_perturb_max",
         help="at most N backend calls for perturbed variants in this run (per xdist worker; default 1000)",
     )
+    group.addoption(
+        "--llm-cost-from-cache",
+        action="store_true",
+        dest="llm_cost_from_cache",
+        help="price cached answers too in cost comparisons, by the latency measured when they were first "
+        "answered (default: a backend priced by the hour is compared on this run's fresh answers only)",
+    )
+    group.addoption(
+        "--llm-junit-misses",
+        default="failure",
+        choices=("failure", "skipped"),
+        dest="llm_junit_misses",
+        help="how JUnit XML reports a missed case: failure (default), or skipped so that only the "
+        "llmgate::gate testcase is red when the gate fails",
+    )
     parser.addini(
         "llmgate_case_patterns",
         type="args",
-        default=list(DEFAULT_CASE_PATTERNS),
+        default=list(CASE_FILE_PATTERNS),
         help="glob patterns of case file names (default: *.llm.yaml *.llm.yml)",
     )
+
+
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    """Count the llmgate cases deselected (-k, -m, --lf, --deselect) where they are collected: here, or on
+    each xdist worker, which sends the count in its workeroutput; a run over part of the suite is a subset."""
+    cases = [item for item in items if isinstance(item, CaseItem)]
+    if cases:
+        config = cases[0].config
+        config.stash[DESELECTED_KEY] = config.stash.get(DESELECTED_KEY, 0) + len(cases)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    config = session.config
+    if hasattr(config, "workeroutput"):
+        config.workeroutput[WORKER_DESELECTED] = config.stash.get(DESELECTED_KEY, 0)
+    _drop_idle_hypothesis_plugin(config)
+
+
+def _drop_idle_hypothesis_plugin(config: pytest.Config) -> None:
+    """hypothesis is a dependency, so its pytest plugin is in every user's run, and its terminal summary
+    imports all of hypothesis (0.13-0.26 s). When nothing in this process used hypothesis and no xdist
+    worker reports here, that summary has nothing to say: unregister the plugin before it runs."""
+    plugin = config.pluginmanager.get_plugin("hypothesispytest")
+    idle = "hypothesis" not in sys.modules and not config.pluginmanager.has_plugin("dsession")
+    if plugin is not None and idle and not config.getoption("hypothesis_show_statistics", False):
+        config.pluginmanager.unregister(plugin)
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -167,24 +207,28 @@ def pytest_configure(config: pytest.Config) -> None:
     state = RunState(RunSettings.from_pytest(config), lambda spec: config.hook.pytest_llmgate_make_backend(spec=spec))
     config.stash[STATE_KEY] = state
     config.hook.pytest_llmgate_register_checks(registry=state.checks)
+    try:
+        config.hook.pytest_llmgate_register_providers(registry=state.providers)
+    except ValueError as exc:  # a name taken twice, a setting that is no backend key
+        raise pytest.UsageError(f"pytest_llmgate_register_providers: {exc}") from None
     if not hasattr(config, "workerinput"):  # results are gathered on the controller only
         config.stash[COLLECTOR_KEY] = ResultCollector(config, state)
         config.pluginmanager.register(config.stash[COLLECTOR_KEY], "llmgate-gate")
+        config.pluginmanager.register(SetupCheck(config, state), "llmgate-setup")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     reporter = config.stash.get(COLLECTOR_KEY, None)
     if reporter is not None:
+        reporter.print_verdict()  # pytest has printed everything else by now: the verdict is the last block
         config.pluginmanager.unregister(reporter)
         del config.stash[COLLECTOR_KEY]
+    setup_check = config.pluginmanager.get_plugin("llmgate-setup")
+    if setup_check is not None:
+        config.pluginmanager.unregister(setup_check)
     state = config.stash.get(STATE_KEY, None)
     if state is not None:
         state.close()
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_llmgate_make_backend(spec: BackendSpec):
-    return make_builtin_backend(spec)
 
 
 def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> CaseFile | None:
@@ -194,12 +238,40 @@ def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> CaseFile |
     return None
 
 
+def usage_error(error: SpecError) -> pytest.UsageError:
+    """A usage error (exit 4) printing each problem of ``error`` on its own ``ERROR:`` line (pytest prints
+    each argument of a UsageError as its own paragraph, so the lines are joined here)."""
+    return pytest.UsageError("\nERROR: ".join(str(problem) for problem in error.problems))
+
+
+class SetupCheck:
+    """On the controller: a case file that fails to collect because of the run's setup (its llmgate.yaml
+    does not load, or selects no backend) ends the run with one usage error, printed once, listing every
+    problem of that config, instead of one collection error per case file. Under xdist the controller
+    sees the first worker's report of each failure."""
+
+    def __init__(self, config: pytest.Config, state: RunState):
+        self.config = config
+        self.state = state
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if not report.failed:
+            return
+        path = self.config.rootpath / report.nodeid.split("::")[0]
+        if not any(fnmatch(path.name, pattern) for pattern in self.state.settings.case_patterns):
+            return
+        problem = self.state.setup_problem(path)
+        if problem is not None:
+            raise usage_error(problem)
+
+
 def _check_backends(config: pytest.Config, selected: Iterable[tuple[Path, str]]) -> None:
-    """Fail fast, before any model loads, on unknown backends and backends that cannot start."""
+    """Fail fast, before any model loads, on unknown backends and providers and backends that cannot start."""
     try:
         config.stash[STATE_KEY].check_backends(selected)
     except SpecError as exc:
-        raise pytest.UsageError(str(exc)) from None
+        raise usage_error(exc) from None
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -211,7 +283,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_collection_finish(session: pytest.Session) -> None:
     reporter = session.config.stash.get(COLLECTOR_KEY, None)
     if reporter is not None:
-        reporter.expect(item.row for item in session.items if isinstance(item, CaseItem))
+        reporter.expect((item.row, item.gate_terms) for item in session.items if isinstance(item, CaseItem))
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -258,12 +330,15 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
     report = yield
-    if isinstance(item, CaseItem) and call.when == "call" and len(item.row.output) > CLIP_CHARS:
-        report.llm_output = item.row.output  # the whole output, once: user_properties hold it clipped
+    if isinstance(item, CaseItem):
+        report.llm_row = item.row.to_dict()  # the whole row, once; pytest-xdist serialises it with the report
+        report.llm_gate = item.gate_terms.to_dict()  # its group's terms: an xdist controller collects nothing
     return report
 
 
 def pytest_report_teststatus(report: pytest.TestReport):
-    if report.when == "call" and report.failed and CaseRow.from_properties(report.user_properties) is not None:
+    if report.when == "call" and report.failed and hasattr(report, "llm_row"):
+        if report.llm_row.get("status") == "error":  # a check that could not judge (similar: without an embedder)
+            return "error", "E", "ERROR"
         return "failed", "m", "MISSED"
     return None

@@ -3,7 +3,9 @@
 It answers ``POST .../chat/completions`` (streamed as SSE or whole) with ``reply(last user message)``.
 A marker in the last user message picks a fault for that request: ``FAULT:503`` always fails;
 ``FAULT:503x2`` fails the first two attempts of that exact message, then answers. ``fault_rate``
-(with ``seed``) injects faults from ``random_faults`` into any attempt. Modes:
+(with ``seed``) injects faults from ``random_faults`` into any attempt. ``overload_above=N`` answers
+429 (with Retry-After) to a request that arrives while N others are being answered, as a rate-limited
+API or a server with N slots does. Modes:
 
   429 500 503   that HTTP status with a JSON error body (429 carries Retry-After)
   reset         the connection is reset (RST) after the request is read
@@ -30,6 +32,7 @@ import re
 import socket
 import struct
 import threading
+import time
 import zlib
 from collections import Counter
 from collections.abc import Callable
@@ -81,6 +84,7 @@ class FaultServer:
         retry_after_s: float = 0.2,
         chunk_chars: int = 3,
         max_hang_s: float = 120.0,
+        overload_above: int | None = None,
     ):
         unknown = set(random_faults) - set(FAULT_MODES)
         if unknown:
@@ -94,6 +98,9 @@ class FaultServer:
         self.retry_after_s = retry_after_s
         self.chunk_chars = chunk_chars
         self.max_hang_s = max_hang_s
+        self.overload_above = overload_above
+        self.rejected = 0  # requests refused with 429 for arriving above overload_above
+        self.arrivals: list[float] = []  # time.monotonic() of every request's arrival, for benchmarks' ends of a run
         self.stopping = threading.Event()
         self._random = random.Random(seed)
         self._lock = threading.Lock()
@@ -189,9 +196,15 @@ class _Handler(BaseHTTPRequestHandler):
         messages = body.get("messages", [])
         question = next((m.get("content", "") for m in reversed(messages) if m.get("role") == "user"), "")
         with state._lock:
-            state.in_flight += 1
+            state.arrivals.append(time.monotonic())
+            over = state.overload_above is not None and state.in_flight >= state.overload_above
+            state.rejected += over
+            state.in_flight += not over
             state.max_in_flight = max(state.max_in_flight, state.in_flight)
             state.questions.append(question)
+        if over:
+            self._fail("429")
+            return
         fault = state.fault_for(question)
         if state.latency_s:
             state.stopping.wait(state.latency_s)

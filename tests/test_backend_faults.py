@@ -333,3 +333,24 @@ def test_random_faults_never_become_wrong_answers(stream: bool) -> None:
     assert sum(flaky.faults_injected.values()) >= 10  # the run did meet faults
     assert len(answers) >= 70  # most faults are transient and retried
     assert all("\n" not in str(error) and error.cause for error in errors)
+
+
+def test_a_hang_on_one_attempt_is_cut_and_answered_on_the_retry_within_timeout_s(
+    server: FaultServer, stream: bool, request: pytest.FixtureRequest
+) -> None:
+    """attempt_timeout_s defaults to half of timeout_s when a retry is allowed: the second attempt answers."""
+    message = unique(request, "FAULT:hangx1")
+    start = time.monotonic()
+    completion = ask(make_backend(server.url, stream=stream), message)
+    assert time.monotonic() - start < TIMEOUT_S
+    assert completion.text == label_reply(message)
+    assert server.attempts(message) == 2
+
+
+def test_attempt_timeout_s_cuts_each_attempt_and_says_so(server: FaultServer, request: pytest.FixtureRequest) -> None:
+    start = time.monotonic()
+    with pytest.raises(BackendError) as raised:
+        ask(make_backend(server.url, timeout_s=10, attempt_timeout_s=0.5, max_retries=1), unique(request, "FAULT:hang"))
+    assert time.monotonic() - start < 10
+    assert raised.value.cause == "timeout" and raised.value.attempts == 2
+    assert_concise(raised.value, f"127.0.0.1:{server.port}", "timed out after attempt_timeout_s=0.5 s after 2 attempts")

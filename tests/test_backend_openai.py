@@ -124,14 +124,10 @@ def test_streamed_answer_times_the_first_token(server_url: str) -> None:
     text, usage = server_usage(server_url)
     assert completion.text == text
     assert 0 < completion.ttft_s <= completion.latency_s
-    if completion.tokens_estimated:
-        # llama_cpp.server sends no usage in a stream: counts are estimates, flagged as such, never zero.
-        assert completion.prompt_tokens > 0 and completion.completion_tokens > 0
-    else:
-        assert (completion.prompt_tokens, completion.completion_tokens) == (
-            usage["prompt_tokens"],
-            usage["completion_tokens"],
-        )
+    # llama_cpp.server sends no usage in a stream: the answer is counted with its tokenizer
+    # (/extras/tokenize), exactly; the prompt (rendered by its chat template) is estimated, and flagged.
+    assert completion.completion_tokens == usage["completion_tokens"]
+    assert completion.tokens_estimated and completion.prompt_tokens > 0
 
 
 def test_unreachable_server_is_a_backend_error() -> None:
@@ -205,3 +201,39 @@ def test_outage_is_an_error_never_a_miss(api_suite: pytest.Pytester) -> None:
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     summary = json.loads((api_suite.path / "r.json").read_text())["summary"]
     assert [(s["n"], s["errors"], s["accuracy"]) for s in summary] == [(0, 2, None)]
+
+
+DEFAULTS_CONFIG = """
+default_backend: smollm2-api
+thresholds:
+  common: {accuracy: 0.0}
+backends:
+  smollm2-api:
+    provider: openai
+    model: smollm2
+    base_url: ${LLMGATE_TEST_URL}
+    system_prompt: "Answer with one word: billing, technical or general."
+    params: {temperature: 0, max_tokens: 8, seed: 0}
+"""
+TOPICS = ("invoice", "refund", "login", "crash", "upload", "password", "VAT", "receipt", "timeout", "account")
+
+
+def test_one_request_at_a_time_server_answers_every_case_at_the_default_settings(
+    pytester: pytest.Pytester, server_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """llama_cpp.server interrupts the stream in progress when another request arrives: the default
+    ceiling of 8 must come down to 1 by itself, every case answered, and the report must say so."""
+    monkeypatch.setenv("LLMGATE_TEST_URL", server_url)
+    pytester.makefile(".yaml", llmgate=DEFAULTS_CONFIG)
+    cases = "\n".join(
+        f'  - {{id: c{n}, input: "Question {n} about my {TOPICS[n % 10]}.", expect: {{label: billing}}}}'
+        for n in range(30)
+    )
+    pytester.makefile(".llm.yaml", common=f"cases:\n{cases}\n")
+    result = pytester.runpytest("--llm-report-json=r.json", "-p", "no:cacheprovider")
+    report = json.loads((pytester.path / "r.json").read_text())
+    assert [row["error"] for row in report["cases"]] == [None] * 30
+    assert result.ret == pytest.ExitCode.OK
+    lowered = [note for note in report["notes"] if note.startswith("smollm2-api: ")]
+    assert len(lowered) == 1 and "interrupted streams at " in lowered[0] and "settled at 1 " in lowered[0]
+    result.stdout.fnmatch_lines(["*smollm2-api: interrupted streams at * in flight; settled at 1 *"])

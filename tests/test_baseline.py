@@ -21,9 +21,8 @@ from pytest_llmgate.verdict.baseline import (
     compare_with_baseline,
     flip_lines,
     flips_to_notice,
+    judge_regression,
     load_baseline,
-    regression_failures,
-    regression_warnings,
 )
 from pytest_llmgate.verdict.rows import CaseRow
 
@@ -104,7 +103,7 @@ def test_new_removed_and_unanswered_cases_are_listed_not_counted(tmp_path: Path)
         "unmatched: errored or not run: 2: suite/common.llm.yaml::broke [smollm2-prompted] (answered -> error), "
         "suite/common.llm.yaml::late [smollm2-prompted] (not_run -> answered)" in lines
     )
-    assert regression_failures(regression, Tolerance()) == []
+    assert judge_regression(regression, Tolerance())[0] == []
 
 
 def test_skipped_cases_count_as_absent(tmp_path: Path) -> None:
@@ -155,8 +154,8 @@ def test_bad_tolerance_names_the_form(spec: str) -> None:
 def test_one_flip_in_three_cases_is_noise(tmp_path: Path) -> None:
     regression = compare_with_baseline(load_baseline(save(tmp_path, suite(3, 0))), suite(2, 1))
     assert regression.categories[0].accuracy.change_points == pytest.approx(-100 / 3)
-    assert regression_failures(regression, Tolerance()) == []
-    warnings = regression_warnings(regression, Tolerance())
+    assert judge_regression(regression, Tolerance())[0] == []
+    warnings = judge_regression(regression, Tolerance())[1]
     assert len(warnings) == 2  # the category and the backend's cases together
     assert "could be chance" in warnings[0] and "at least 6 regressed cases" in warnings[0]
     assert flips_to_notice() == 6 and flips_to_notice(0.01) == 8  # 2 / 2**k below alpha
@@ -166,17 +165,17 @@ def test_one_flip_in_three_cases_is_noise(tmp_path: Path) -> None:
 def test_eight_flips_of_forty_fail_the_gate(tmp_path: Path) -> None:
     baseline = load_baseline(save(tmp_path, suite(40, 0)))
     regression = compare_with_baseline(baseline, suite(32, 8))
-    failures = regression_failures(regression, parse_tolerance("accuracy:2%"))
+    failures = judge_regression(regression, parse_tolerance("accuracy:2%"))[0]
     assert failures[0] == (
         "smollm2-prompted: suite common accuracy 1.00 -> 0.80 (-20.0 points, 8 regressed / "
         "0 fixed, McNemar p=0.0078) exceeds the allowed drop of 2.0 points"
     )
     assert failures[1].startswith("smollm2-prompted: all cases accuracy 1.00 -> 0.80")
-    assert regression_failures(regression, parse_tolerance("accuracy:25%")) == []
+    assert judge_regression(regression, parse_tolerance("accuracy:25%"))[0] == []
     assert (
-        regression_failures(regression, Tolerance(), per_category={"common": Tolerance(25), ALL: Tolerance(25)}) == []
+        judge_regression(regression, Tolerance(), per_category={"common": Tolerance(25), ALL: Tolerance(25)})[0] == []
     )
-    assert regression_failures(regression, Tolerance(), alpha=0.005) == []  # p = 0.0078
+    assert judge_regression(regression, Tolerance(), alpha=0.005)[0] == []  # p = 0.0078
 
 
 def test_a_drop_spread_over_categories_fails_on_all_cases(tmp_path: Path) -> None:
@@ -188,7 +187,7 @@ def test_a_drop_spread_over_categories_fails_on_all_cases(tmp_path: Path) -> Non
         ("suite", "edge"),
         (ALL, ALL),
     ]
-    failures = regression_failures(regression, Tolerance())
+    failures = judge_regression(regression, Tolerance())[0]
     assert len(failures) == 1 and failures[0].startswith("smollm2-prompted: all cases accuracy")
 
 
@@ -196,7 +195,7 @@ def test_a_must_pass_flip_always_fails(tmp_path: Path) -> None:
     old = [row("safety", True, must_pass=True), row("other", True)]
     new = [row("safety", False, must_pass=True), row("other", True)]
     regression = compare_with_baseline(load_baseline(save(tmp_path, old)), new)
-    failures = regression_failures(regression, parse_tolerance("accuracy:100%"))
+    failures = judge_regression(regression, parse_tolerance("accuracy:100%"))[0]
     assert failures == [
         ("smollm2-prompted: must-pass case suite/common.llm.yaml::safety passed in the baseline and fails now")
     ]
@@ -253,7 +252,7 @@ def test_flip_lines_clip_outputs_and_limit_the_list(tmp_path: Path) -> None:
 
 
 def test_missing_baseline_says_how_to_make_one(tmp_path: Path) -> None:
-    with pytest.raises(SpecError, match=r"no baseline file here; .*--llm-save-baseline=") as info:
+    with pytest.raises(SpecError, match=r"no baseline here; .*--llm-save-baseline=") as info:
         load_baseline(tmp_path / "nope.json")
     assert info.value.path == tmp_path / "nope.json"
 
@@ -264,10 +263,13 @@ def test_missing_baseline_says_how_to_make_one(tmp_path: Path) -> None:
         ("{not json", "not JSON"),
         ("[1, 2]", "no 'cases' list"),
         ('{"summary": []}', "no 'cases' list"),
-        ('{"cases": [3]}', r"cases\[0\] is not an object"),
-        ('{"cases": [{"id": "a", "file": "f"}]}', r"cases\[0\] has no text 'backend'"),
-        ('{"cases": [{"id": "a", "file": "f", "backend": "b", "passed": "yes"}]}', "not true, false or null"),
-        ('{"cases": [], "run": {"backends": []}}', "'run.backends' is not an object"),
+        ('{"cases": [3]}', r"cases/0: 3 is not of type 'object'"),
+        ('{"cases": [{"id": "a", "file": "f"}]}', r"cases/0: 'backend' is a required property"),
+        (
+            '{"cases": [{"id": "a", "file": "f", "backend": "b", "passed": "yes"}]}',
+            "cases/0/passed: 'yes' is not of type 'boolean', 'null'",
+        ),
+        ('{"cases": [], "run": {"backends": []}}', r"run/backends: \[\] is not of type 'object'"),
     ],
 )
 def test_invalid_baseline_is_a_spec_error(tmp_path: Path, content: str, problem: str) -> None:

@@ -1,4 +1,4 @@
-"""The request key, file-hash memo, response cache and recordings (pytest_llmgate/cache.py)."""
+"""The request key, file-hash memo, response cache and recordings (pytest_llmgate/answers/)."""
 
 from __future__ import annotations
 
@@ -18,8 +18,11 @@ from typing import Any
 
 import pytest
 
-from pytest_llmgate.answers import cache
-from pytest_llmgate.answers.cache import FileHashes, Recording, ResponseCache, identity_of, request_key
+from pytest_llmgate.answers import store
+from pytest_llmgate.answers.cache import ResponseCache
+from pytest_llmgate.answers.keys import identity_of, request_key
+from pytest_llmgate.answers.recording import Recording
+from pytest_llmgate.answers.store import FileHashes
 from pytest_llmgate.backends.base import Completion
 from pytest_llmgate.backends.spec import BackendSpec, Prompt
 from pytest_llmgate.suite.cases import load_case_file
@@ -68,7 +71,7 @@ def counted_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         opened.append(str(file))
         return builtins.open(file, *args, **kwargs)
 
-    monkeypatch.setattr(cache, "open", counting_open, raising=False)
+    monkeypatch.setattr(store, "open", counting_open, raising=False)
     return opened
 
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_llmgate.backends import preflight
+from pytest_llmgate.backends import DEFAULT_PROVIDERS
 from pytest_llmgate.backends.spec import Pricing, Prompt
 from pytest_llmgate.errors import SpecError
 from pytest_llmgate.suite.config import find_config, load_config
@@ -75,27 +75,27 @@ def test_unset_variable_blocks_only_that_backend(config_dir: Path, monkeypatch: 
     suite = load_config(config_dir / "llmgate.yaml", environ={})
     assert suite.backend("remote").missing_env == ("REMOTE_URL",)
     with pytest.raises(SpecError, match=r"needs the environment variable\(s\) REMOTE_URL"):
-        preflight(suite.backend("remote"))
+        DEFAULT_PROVIDERS.preflight(suite.backend("remote"))
 
 
 def test_model_from_an_unset_variable_blocks_only_that_backend(tmp_path: Path) -> None:
     (tmp_path / "llmgate.yaml").write_text("backends:\n  mine: {provider: llama_cpp, model: '${MY_GGUF}'}\n")
     spec = load_config(tmp_path / "llmgate.yaml", environ={}).backend("mine")
     with pytest.raises(SpecError, match=r"backend 'mine' needs the environment variable\(s\) MY_GGUF"):
-        preflight(spec)
+        DEFAULT_PROVIDERS.preflight(spec)
 
 
 def test_missing_api_key_is_named_not_shown(config_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TEST_LLMGATE_KEY", raising=False)
     suite = load_config(config_dir / "llmgate.yaml", environ={"REMOTE_URL": "x"})
     with pytest.raises(SpecError, match=r"reads its API key from \$TEST_LLMGATE_KEY, which is not set"):
-        preflight(suite.backend("remote"))
+        DEFAULT_PROVIDERS.preflight(suite.backend("remote"))
 
 
 def test_missing_model_file(config_dir: Path) -> None:
     suite = load_config(config_dir / "llmgate.yaml", environ={})
     with pytest.raises(SpecError, match="model file not found"):
-        preflight(suite.backend("local"))
+        DEFAULT_PROVIDERS.preflight(suite.backend("local"))
 
 
 def test_secrets_never_come_from_the_config(config_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -118,7 +118,11 @@ def test_secrets_never_come_from_the_config(config_dir: Path, monkeypatch: pytes
             "unknown key in backend 'a' 'temprature'",
         ),
         ("backends:\n  a:\n    provider: openai\n", 3, "backend 'a' needs 'model'"),
-        ("backends:\n  a:\n    provider: openai\n    model: m\n    stream: maybe\n", 5, "'stream' must be bool"),
+        (
+            "backends:\n  a:\n    provider: openai\n    model: m\n    stream: maybe\n",
+            5,
+            "'stream' must be true or false, got 'maybe' (a string)",
+        ),
         ("backends:\n  a:\n    provider: openai\n    model: m\n    pricing: {per_hour: 2}\n", 5, "unknown pricing key"),
         ("default_backend: b\nbackends:\n  a: {provider: fake, model: m}\n", 1, "default_backend 'b' is not defined"),
         (
@@ -197,9 +201,9 @@ def test_an_unset_variable_in_a_prompt_blocks_the_backend(tmp_path: Path, backen
     (tmp_path / "llmgate.yaml").write_text(f"backends:\n  mine: {backend}\n  other: {{provider: fake, model: m}}\n")
     suite = load_config(tmp_path / "llmgate.yaml", environ={})
     assert suite.backend("mine").missing_env == ("COMPANY",)
-    preflight(suite.backend("other"))
+    DEFAULT_PROVIDERS.preflight(suite.backend("other"))
     with pytest.raises(SpecError, match=r"backend 'mine' needs the environment variable\(s\) COMPANY"):
-        preflight(suite.backend("mine"))
+        DEFAULT_PROVIDERS.preflight(suite.backend("mine"))
 
 
 @pytest.mark.parametrize(
@@ -211,15 +215,16 @@ def test_an_unset_variable_in_a_prompt_blocks_the_backend(tmp_path: Path, backen
         ("timeout_s: .nan", "'timeout_s' must be a number of seconds > 0, got nan"),
         ("max_retries: -1", "'max_retries' must be a whole number from 0 to 10, got -1"),
         ("max_retries: 1000", "'max_retries' must be a whole number from 0 to 10, got 1000"),
-        ("max_retries: 2.5", "'max_retries' must be int, got a number"),
-        ("n_ctx: 0", "'n_ctx' must be a number of tokens > 0, got 0"),
-        ("n_threads: 0", "'n_threads' must be a number of threads >= 1, got 0"),
+        ("max_retries: 2.5", "'max_retries' must be a whole number from 0 to 10, got 2.5"),
+        ("n_ctx: 0", "'n_ctx' must be a whole number of tokens >= 1, got 0"),
+        ("n_threads: 0", "'n_threads' must be a whole number of threads >= 1, got 0"),
         ("lora_scale: .nan", "'lora_scale' must be a finite number, got nan"),
         ("lora_scale: -.inf", "'lora_scale' must be a finite number, got -inf"),
     ],
 )
 def test_numeric_settings_are_checked_at_load(tmp_path: Path, setting: str, message: str) -> None:
-    (tmp_path / "llmgate.yaml").write_text(f"backends:\n  a:\n    provider: openai\n    model: m\n    {setting}\n")
+    provider = "llama_cpp" if setting.startswith(("n_", "lora")) else "openai"
+    (tmp_path / "llmgate.yaml").write_text(f"backends:\n  a:\n    provider: {provider}\n    model: m\n    {setting}\n")
     with pytest.raises(SpecError) as caught:
         load_config(tmp_path / "llmgate.yaml", environ={})
     assert str(caught.value) == f"{tmp_path / 'llmgate.yaml'}:5: backend 'a': {message}"
@@ -227,10 +232,11 @@ def test_numeric_settings_are_checked_at_load(tmp_path: Path, setting: str, mess
 
 def test_numeric_settings_in_range_load(tmp_path: Path) -> None:
     (tmp_path / "llmgate.yaml").write_text(
-        "backends:\n  a: {provider: llama_cpp, model: m, timeout_s: 0.5, max_retries: 0, n_ctx: 512, n_threads: 1, lora_scale: -0.5}\n"
-        "  b: {provider: openai, model: m, max_retries: 10}\n"
+        "backends:\n  a: {provider: llama_cpp, model: m, n_ctx: 512, n_threads: 1, lora_scale: -0.5}\n"
+        "  b: {provider: openai, model: m, timeout_s: 0.5, max_retries: 0}\n"
+        "  c: {provider: openai, model: m, max_retries: 10}\n"
     )
     suite = load_config(tmp_path / "llmgate.yaml", environ={})
-    a = suite.backend("a")
-    assert (a.timeout_s, a.max_retries, a.n_ctx, a.n_threads, a.lora_scale) == (0.5, 0, 512, 1, -0.5)
-    assert suite.backend("b").max_retries == 10
+    a, b = suite.backend("a"), suite.backend("b")
+    assert (a.n_ctx, a.n_threads, a.lora_scale, b.timeout_s, b.max_retries) == (512, 1, -0.5, 0.5, 0)
+    assert suite.backend("c").max_retries == 10

@@ -6,9 +6,9 @@ import pytest
 
 from pytest_llmgate.suite.terms import DecisionPolicy
 from pytest_llmgate.verdict.compare import ALL, PairedComparison
-from pytest_llmgate.verdict.cost import CostProfile
+from pytest_llmgate.verdict.cost import CostProfile, breakeven
 from pytest_llmgate.verdict.decide import FINE_TUNE, KEEP_PROMPTING, TRADE_OFF, UNDECIDED, Contender, recommend
-from pytest_llmgate.verdict.stats import mcnemar_exact
+from pytest_llmgate.verdict.stats import mcnemar_exact, paired_difference_interval
 
 POLICY = DecisionPolicy()  # 1,000/day, 5 points, p < 0.05, breakeven within 6 months
 
@@ -16,6 +16,7 @@ POLICY = DecisionPolicy()  # 1,000/day, 5 points, p < 0.05, breakeven within 6 m
 def comparison(won: int, lost: int, same: int = 100, category: str = ALL, both_wrong: int = 0) -> PairedComparison:
     """'tuned' against 'prompt': ``won`` and ``lost`` discordant cases, ``same`` cases both right."""
     n = won + lost + same + both_wrong
+    low, high = paired_difference_interval(won, lost, n)
     return PairedComparison(
         "prompt",
         "tuned",
@@ -26,6 +27,10 @@ def comparison(won: int, lost: int, same: int = 100, category: str = ALL, both_w
         tuple(f"w{i}" for i in range(won)),
         tuple(f"l{i}" for i in range(lost)),
         mcnemar_exact(won, lost),
+        clusters=n,
+        effective_n=n,
+        ci_low_points=low,
+        ci_high_points=high,
     )
 
 
@@ -37,12 +42,22 @@ def contenders(tuned_per_request: float = 0.0001, one_time: float = 50.0) -> lis
     ]
 
 
-def decide(comparisons: list[PairedComparison], volume: float | None = 10_000, **kwargs) -> object:
-    return recommend(POLICY, contenders(**kwargs), comparisons, volume, horizon_months=12)
+def costs(backends: list[Contender], volume: float | None) -> dict:
+    """The breakeven of the tuned/prompt pair, as the analysis computes it once for the procedure."""
+    prompt, tuned = backends
+    assert prompt.cost is not None and tuned.cost is not None
+    return {("tuned", "prompt"): breakeven(tuned.cost, prompt.cost, volume, 12)}
+
+
+def decide(
+    comparisons: list[PairedComparison], volume: float | None = 10_000, policy: DecisionPolicy = POLICY, **kwargs
+) -> object:
+    backends = contenders(**kwargs)
+    return recommend(policy, backends, comparisons, costs(backends, volume), volume)
 
 
 def test_needs_both_approaches() -> None:
-    result = recommend(POLICY, [Contender("a", "prompted", 0.8, CostProfile(0.1))], [], 10_000, 12)
+    result = recommend(POLICY, [Contender("a", "prompted", 0.8, CostProfile(0.1))], [], {}, 10_000)
     assert result.choice == UNDECIDED
     assert "needs a prompted and a fine_tuned backend" in result.reasons[0].text
 
@@ -64,13 +79,13 @@ def test_better_and_pays_back_fine_tunes() -> None:
     cost = result.reasons[2]
     assert cost.values["monthly_saving_usd"] == pytest.approx(30.0)
     assert cost.values["breakeven_months"] == pytest.approx(50 / 30)
-    assert "breaks even in 1.67 months (within 6)" in cost.text
+    assert "breaks even in 1.67 months (at most 1.67 at the interval's low end) (within 6)" in cost.text
 
 
 def test_better_but_dearer_is_a_trade_off() -> None:
     result = decide([comparison(20, 2)], tuned_per_request=0.0003)
     assert result.choice == TRADE_OFF
-    assert "saves nothing at this volume ($30.00/month more)" in result.reasons[-1].text
+    assert "saves nothing at this volume ($30.00/month more; 95% CI" in result.reasons[-1].text
 
 
 def test_same_quality_needs_a_saving() -> None:
@@ -155,8 +170,7 @@ def test_an_insignificant_gain_on_few_cases_is_undecided() -> None:
 
 
 def test_a_wider_margin_accepts_the_same_interval() -> None:
-    policy = DecisionPolicy(min_gain_points=10)
-    result = recommend(policy, contenders(), [comparison(5, 1, same=4)], 10_000, 12)
+    result = decide([comparison(5, 1, same=4)], policy=DecisionPolicy(min_gain_points=10))
     assert result.choice == FINE_TUNE  # -8.7 points is inside a 10-point margin, and it pays back
 
 
@@ -185,3 +199,31 @@ def test_policy_from_config() -> None:
         DecisionPolicy.from_mapping({"min_gain": 2})
     with pytest.raises(ValueError, match="'alpha' must be between 0 and 1"):
         DecisionPolicy.from_mapping({"alpha": 1.5})
+
+
+def test_a_saving_whose_interval_spans_zero_is_no_clear_difference() -> None:
+    # $0.0001 saved a request, +-$0.0001 standard error on each side: at 10,000/day the saving is
+    # $30 a month, its 95% interval 30 +- 1.96 * 300,000 * 0.0001 * sqrt(2) = -$53..+$113.
+    noisy = [
+        Contender("prompt", "prompted", 0.8, CostProfile(0.0002, per_request_se_usd=0.0001)),
+        Contender("tuned", "fine_tuned", 0.9, CostProfile(0.0001, one_time_usd=50, per_request_se_usd=0.0001)),
+    ]
+    same = recommend(POLICY, noisy, [comparison(10, 10, same=380)], costs(noisy, 10_000), 10_000)
+    assert same.choice == KEEP_PROMPTING  # the same quality, and no clear saving: nothing to switch for
+    cost = same.reasons[-1]
+    assert cost.text.startswith("no clear difference in cost: tuned saves $30.00/month (95% CI -$53.15..$113.15)")
+    assert cost.values["saving_low_usd"] == pytest.approx(30 - 1.96 * 300_000 * 0.0001 * 2**0.5, abs=0.01)
+    better = recommend(POLICY, noisy, [comparison(20, 2)], costs(noisy, 10_000), 10_000)
+    assert better.choice == TRADE_OFF  # better answers, but no shown saving to repay the training run
+
+
+def test_a_cost_not_measured_in_this_run_is_undecided() -> None:
+    backends = [
+        Contender("prompt", "prompted", 0.8, None, "prompt is priced by the hour and its answers came from the cache"),
+        Contender("tuned", "fine_tuned", 0.9, CostProfile(0.0001, one_time_usd=50)),
+    ]
+    result = recommend(POLICY, backends, [comparison(20, 2)], {}, 10_000)
+    assert result.choice == UNDECIDED
+    assert result.reasons[-1].text == (
+        "cost not measured in this run: prompt is priced by the hour and its answers came from the cache"
+    )

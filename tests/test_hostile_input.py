@@ -101,13 +101,14 @@ def test_anchors_and_merge_keys_still_work(tmp_path: Path) -> None:
     ],
 )
 def test_deep_nesting_is_refused(tmp_path: Path, text: str, line: int) -> None:
+    """Whichever layer refuses first (libyaml's own depth limit in PyYAML >= 6.0.3, or the loader's), the
+    user sees one line naming the file and line, within the time and memory bounds."""
     path = tmp_path / "c.llm.yaml"
     path.write_text(text)
     error = load_bounded(load_case_file, path)
-    assert (error.line, error.message) == (
-        line,
-        "lists and mappings are nested more than 64 deep; flatten the structure",
-    )
+    assert error.line == line
+    assert "\n" not in str(error) and str(error).startswith(f"{path}:{line}: ")
+    assert "nested more than 64 deep" in error.message or "nesting depth" in error.message, error.message
 
 
 def test_a_value_that_contains_itself(tmp_path: Path) -> None:

@@ -95,3 +95,15 @@ def test_a_provider_loads_no_verdict_or_report_code() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]"
+
+
+def test_no_two_classes_or_public_functions_share_a_name() -> None:
+    """One name, one meaning: a class or public function is defined in one module only (hooks aside)."""
+    defined: dict[str, list[str]] = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            public_function = isinstance(node, ast.FunctionDef) and not node.name.startswith("_")
+            if (isinstance(node, ast.ClassDef) or public_function) and not node.name.startswith("pytest_"):
+                defined.setdefault(node.name, []).append(str(path.relative_to(PACKAGE.parent)))
+    shared = {name: where for name, where in defined.items() if len(where) > 1}
+    assert not shared

@@ -12,9 +12,10 @@ import yaml
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from pytest_llmgate.backends.registry import DEFAULT_PROVIDERS, PROVIDER_FIELDS
 from pytest_llmgate.errors import SpecError
 from pytest_llmgate.suite.cases import CASE_KEYS, load_case_file
-from pytest_llmgate.suite.config import BACKEND_KEYS, PARAM_KEYS, load_config
+from pytest_llmgate.suite.config import BACKEND_KEYS, load_config
 
 # Modest and reproducible: no example database is written, and each run draws the same examples.
 FUZZ = settings(
@@ -45,7 +46,8 @@ KNOWN_KEYS = sorted(
     {
         *CASE_KEYS,
         *BACKEND_KEYS,
-        *PARAM_KEYS,
+        *PROVIDER_FIELDS,
+        *DEFAULT_PROVIDERS.declared("").params,
         "cases",
         "defaults",
         "thresholds",

@@ -147,7 +147,9 @@ def test_junit_xml_carries_metrics(fake_suite: pytest.Pytester) -> None:
     for key in ("llm_latency_ms", "llm_ttft_ms", "llm_prompt_tokens", "llm_completion_tokens", "llm_cost_usd"):
         assert key in properties
     assert properties["llm_latency_ms"] == "10.0"
-    assert properties["llm_passed"] == "True"
+    assert properties["llm_passed"] == "true"  # JSON, not a Python repr
+    assert properties["llm_error"] == "null"
+    assert json.loads(properties["llm_checks"])[0]["name"] == "label"
 
 
 def test_xdist_gives_the_same_summary(fake_suite: pytest.Pytester) -> None:

@@ -151,18 +151,44 @@ cases:
         result.stdout.fnmatch_lines(
             [
                 "*wobbly[[]api#6[]] *",
-                "repeats, api: 1 cases, 6 answered draws: pass rate 0.67*",
+                "repeats, api: 1 cases, 6 sampled draws: pass rate 0.67*",
                 "  flaky: common.llm.yaml::wobbly (4/6)",
             ]
         )
         data = json.loads((pytester.path / "r.json").read_text())
-        assert [(r["id"], r["passed"], r["pass_all"], r["flaky"]) for r in data["repeats"]] == [
+        assert [(r["id"], r["draws_passed"], r["pass_all"], r["flaky"]) for r in data["repeats"]] == [
             ("wobbly", 4, False, True)
         ]
         [summary] = data["summary"]
         assert (summary["graded"], summary["passed"]) == (7, 5)  # every draw counts in the accuracy
         pytester.runpytest("--llm-repeat=2")  # sampled (temperature 0.7): each draw is its own cache entry
         assert server.requests == 7 + 1  # only steady's second draw is new
+
+
+def test_repeats_at_temperature_zero_are_one_answer_counted_once(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with FaultServer(reply=lambda text: "billing" if "steady" in text else "general") as server:
+        monkeypatch.setenv("LLMGATE_SPEED_KEY", SECRET)
+        pytester.makefile(".yaml", llmgate=CONFIG % {"url": server.url, "temperature": 0})
+        pytester.makefile(
+            ".llm.yaml",
+            common="""
+cases:
+  - {id: steady, input: steady ticket, expect: {label: billing}}
+  - {id: wrong, input: wrong ticket, expect: {label: billing}}
+""",
+        )
+        result = pytester.runpytest("--llm-report-json=r.json", "--llm-repeat=3")
+        result.stdout.fnmatch_lines(
+            ["api: repeat 3 at temperature 0: the 3 draws of each of 2 cases are identical*: counted once; *"]
+        )
+        result.stdout.no_fnmatch_line("repeats, api:*")  # no pass^k or flakiness from draws that cannot differ
+        data = json.loads((pytester.path / "r.json").read_text())
+        assert len(data["cases"]) == 6 and data["repeats"] == []
+        [summary] = data["summary"]
+        assert (summary["graded"], summary["passed"], summary["clusters"]) == (2, 1, 2)
+        assert data["verdict"]["answered"] == 2
 
 
 def test_xdist_workers_call_each_case_once(suite: pytest.Pytester, server: FaultServer) -> None:

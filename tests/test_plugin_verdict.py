@@ -52,7 +52,7 @@ def test_a_run_stopped_early_is_incomplete(many: pytest.Pytester, stop: list[str
 
 def test_the_full_run_fails_its_gate(many: pytest.Pytester) -> None:
     result = many.runpytest()
-    result.stdout.fnmatch_lines(["llmgate: GATE FAILED: fake: . common accuracy 0.27 < 0.50 (15 cases)"])
+    result.stdout.fnmatch_lines(["llmgate: GATE FAILED: fake: . common accuracy 0.27 < 0.50 (15 graded cases)"])
     assert result.ret == pytest.ExitCode.TESTS_FAILED
 
 
@@ -114,7 +114,7 @@ def test_reruns_never_count_a_case_twice(many: pytest.Pytester) -> None:
     assert len(data["cases"]) == 15
     [summary] = data["summary"]
     assert (summary["selected"], summary["passed"]) == (15, 4)
-    result.stdout.fnmatch_lines(["llmgate: GATE FAILED: fake: . common accuracy 0.27 < 0.50 (15 cases)"])
+    result.stdout.fnmatch_lines(["llmgate: GATE FAILED: fake: . common accuracy 0.27 < 0.50 (15 graded cases)"])
 
 
 def test_xdist_usage_error_is_the_same_as_without(fake_suite: pytest.Pytester) -> None:
@@ -146,7 +146,7 @@ cases:
     result = fake_suite.runpytest("--llm-report-json=r.json")
     [summary] = json.loads((fake_suite.path / "r.json").read_text())["summary"]
     assert (summary["graded"], summary["accuracy"], summary["formatted"], summary["format_rate"]) == (1, 0.0, 2, 1.0)
-    result.stdout.fnmatch_lines(["llmgate: GATE FAILED: fake: . common accuracy 0.00 < 0.50 (1 cases)"])
+    result.stdout.fnmatch_lines(["llmgate: GATE FAILED: fake: . common accuracy 0.00 < 0.50 (1 graded cases)"])
 
 
 def test_tags_are_registered_marks(fake_suite: pytest.Pytester) -> None:
@@ -214,3 +214,61 @@ def test_an_unwritable_report_is_said_in_one_line(many: pytest.Pytester) -> None
     result.stdout.fnmatch_lines(["llmgate: a report was not written: *"])
     assert "Traceback" not in result.stdout.str() + result.stderr.str()
     assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_a_subset_run_says_so_and_never_passes_the_suite(fake_suite: pytest.Pytester) -> None:
+    result = fake_suite.runpytest("-k", "double", "--llm-report-json=r.json")
+    result.stdout.fnmatch_lines(
+        [
+            "*(pass)",
+            "llmgate: SUBSET (1 answered, 0 errored, 0 not run, 0 missed): subset: 1 of 3 cases (-k): "
+            "the suite's gates are not judged on part of it",
+        ]
+    )
+    assert "gates passed" not in result.stdout.str()
+    verdict = json.loads((fake_suite.path / "r.json").read_text())["verdict"]
+    assert (verdict["status"], verdict["passed"], verdict["subset"]) == ("subset", False, "subset: 1 of 3 cases (-k)")
+    assert result.ret == pytest.ExitCode.OK  # every selected case passed: a subset exits as plain pytest would
+
+
+def test_last_failed_is_a_subset_that_fails_while_its_cases_miss(fake_suite: pytest.Pytester) -> None:
+    fake_suite.runpytest("-p", "cacheprovider")
+    result = fake_suite.runpytest("-p", "cacheprovider", "--lf")
+    result.stdout.fnmatch_lines(
+        ["llmgate: SUBSET (1 answered, 0 errored, 0 not run, 1 missed): subset: 1 case (--lf): *"]
+    )
+    assert "gates passed" not in result.stdout.str()
+    assert result.ret == pytest.ExitCode.TESTS_FAILED  # the case it re-ran still misses
+
+
+def test_the_verdict_is_the_last_block_printed(fake_suite: pytest.Pytester) -> None:
+    result = fake_suite.runpytest()
+    lines = [line for line in result.outlines if line.strip()]
+    assert "short test summary info" in "\n".join(lines)  # pytest's summary lists the miss first
+    assert lines[-2].startswith("=") and "llmgate verdict" in lines[-2]
+    assert lines[-1] == "llmgate: all gates passed (3 answered, 0 errored, 0 not run)"
+
+
+@pytest.mark.parametrize("misses", ["failure", "skipped"])
+def test_junit_carries_the_verdict_and_a_gate_testcase(fake_suite: pytest.Pytester, misses: str) -> None:
+    fake_suite.runpytest("--junitxml=j.xml", f"--llm-junit-misses={misses}")
+    suite = ET.parse(fake_suite.path / "j.xml").getroot()[0]
+    properties = {p.get("name"): p.get("value") for p in suite.find("properties") or ()}
+    assert (properties["llmgate_verdict"], properties["llmgate_passed"]) == ("passed", "true")
+    assert json.loads(properties["llmgate_reasons"]) == []
+    cases = {tc.get("name"): tc for tc in suite.iter("testcase")}
+    assert [child.tag for child in cases["gate"]] == ["properties"]  # passed: no failure element
+    miss = [child.tag for child in cases["dark-mode[fake]"] if child.tag != "properties"]
+    assert miss == [misses]
+    assert suite.get("failures") == ("1" if misses == "failure" else "0")
+    case_properties = {p.get("name"): p.get("value") for p in cases["dark-mode[fake]"].iter("property")}
+    assert (case_properties["llm_passed"], case_properties["llm_error"]) == ("false", "null")  # JSON, not repr
+
+
+def test_junit_gate_testcase_fails_exactly_when_the_gate_fails(fake_suite: pytest.Pytester) -> None:
+    fake_suite.runpytest("--llm-backend=other", "--junitxml=j.xml", "--llm-junit-misses=skipped")
+    suite = ET.parse(fake_suite.path / "j.xml").getroot()[0]
+    [gate] = [tc for tc in suite.iter("testcase") if tc.get("classname") == "llmgate"]
+    [failure] = gate.iter("failure")
+    assert "llmgate: GATE FAILED: other: . common accuracy 0.33 < 0.50 (3 graded cases)" in failure.get("message", "")
+    assert suite.get("failures") == "1"  # only the gate is red: the misses are skipped

@@ -4,7 +4,7 @@ behind its circuit breaker, fetched ahead of time and concurrently by the schedu
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -12,20 +12,24 @@ from typing import Any
 
 from ..backends.base import Backend, BackendError, Completion, Message
 from ..backends.breaker import CircuitBreaker
+from ..backends.registry import DEFAULT_PROVIDERS, ProviderRegistry
 from ..backends.spec import BackendSpec
-from .cache import FileHashes, Recording, ResponseCache, request_key
-from .cache import identity_of as cache_identity
-from .scheduler import CallScheduler
+from .cache import ResponseCache
+from .keys import identity_of as cache_identity
+from .keys import request_key
+from .recording import Recording
+from .scheduler import Bound, CallScheduler, ConcurrencyLimit
+from .store import FileHashes
 
 CACHE_FILE = "responses.sqlite"
-DEFAULT_CONCURRENCY = 8  # calls at once per API backend when neither the option nor the config says
+DEFAULT_CONCURRENCY = 8  # the ceiling of calls at once per API backend when neither the option nor the config says
 
 
 @dataclass(frozen=True)
 class AnswerOptions:
     """Where answers may come from in this run: the bound on calls, the response cache, a recording."""
 
-    concurrency: int | None = None  # --llm-concurrency: at most this many calls at once per backend
+    concurrency: int | None = None  # --llm-concurrency: the ceiling of calls at once per backend
     cache_mode: str = "readwrite"
     cache_dir: Path | None = None  # None: no response cache (mode off)
     refresh: bool = False  # --llm-refresh: ignore cached answers (still write new ones)
@@ -54,9 +58,15 @@ class Answer:
 class Answers:
     """Answers requests: replayed, cached or called, one backend's calls at most ``concurrency_for`` at once."""
 
-    def __init__(self, settings: AnswerOptions, backend_for: Callable[[BackendSpec], Backend]):
+    def __init__(
+        self,
+        settings: AnswerOptions,
+        backend_for: Callable[[BackendSpec], Backend],
+        providers: ProviderRegistry = DEFAULT_PROVIDERS,
+    ):
         self.settings = settings
         self._backend_for = backend_for
+        self._providers = providers  # each provider's facts: its own bound, its pool, its cache identity
         self._scheduler = CallScheduler()
         self._breakers: dict[tuple[Any, str], CircuitBreaker] = {}
         self._identities: dict[tuple[Any, str], dict[str, Any]] = {}
@@ -68,10 +78,10 @@ class Answers:
         self._hashes: FileHashes | None = None
 
     def concurrency_for(self, spec: BackendSpec) -> int:
-        """Calls at once for ``spec``: one for an in-process model, else the smaller of the option and the config."""
-        if spec.provider == "llama_cpp":
-            return 1  # one llama.cpp context answers one call at a time
-        bounds = [bound for bound in (self.settings.concurrency, spec.concurrency) if bound]
+        """Calls at once for ``spec``: the smallest of the option, the config and its provider's own bound
+        (one for an in-process model)."""
+        own = self._providers.max_calls(spec)
+        bounds = [bound for bound in (self.settings.concurrency, spec.concurrency, own) if bound]
         return min(bounds) if bounds else DEFAULT_CONCURRENCY
 
     def prefetch(self, requests: Iterable[tuple[str, Request]]) -> None:
@@ -83,9 +93,20 @@ class Answers:
         """The answer for ``nodeid``: the one prefetched, else fetched now, within the backend's bound."""
         return self._scheduler.result(nodeid, *self._pool_of(request.spec), partial(self._fetch, request))
 
-    def _pool_of(self, spec: BackendSpec) -> tuple[tuple[Any, str], int]:
-        """The scheduler pool of ``spec``'s calls and how many it runs at once."""
-        return (spec.config_path, spec.name), self.concurrency_for(spec)
+    def concurrency_notes(self) -> list[str]:
+        """One line per backend whose concurrency was lowered by signs of overload, for the report's notes."""
+        return self._scheduler.notes()
+
+    def _pool_of(self, spec: BackendSpec) -> tuple[Hashable, int]:
+        """The scheduler pool of ``spec``'s calls and its ceiling; in-process models all share one pool of one,
+        as two answering at once on the same cores each take twice as long."""
+        ceiling = self.concurrency_for(spec)
+        return self._providers.connection_key(spec), ceiling
+
+    def _limit_of(self, spec: BackendSpec) -> ConcurrencyLimit:
+        """The limit every call of ``spec`` goes through, prefetched or not."""
+        pool, ceiling = self._pool_of(spec)
+        return self._scheduler.limit(pool, spec.name, Bound(ceiling, fixed=spec.concurrency_fixed))
 
     def stop(self) -> None:
         """Start no more calls (after -x, --maxfail or an interrupt)."""
@@ -113,7 +134,9 @@ class Answers:
         if self._cache is not None and key is not None and (hit := self._cache.get(key)) is not None:
             return Answer(replace(hit, cached=True), key)
         backend, breaker = self._backend(request.spec)
-        completion = breaker.call(lambda: backend.complete(list(request.messages)))
+        completion = self._limit_of(request.spec).run(
+            lambda: breaker.call(lambda: backend.complete(list(request.messages)))
+        )
         if self._cache is not None and key is not None:
             self._cache.put(key, completion, {"backend": request.spec.name, "case": request.label})
         return Answer(completion, key)
@@ -149,7 +172,7 @@ class Answers:
             identity = self._identities.get((spec.config_path, spec.name))
             if identity is None:
                 identity = self._identities[(spec.config_path, spec.name)] = cache_identity(
-                    spec, self._hashes or FileHashes(None)
+                    spec, self._hashes or FileHashes(None), self._providers
                 )
         return request_key(identity, request.messages, spec.params, request.sample)
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -38,7 +40,8 @@ class BackendError(Exception):
 
     Reported as a pytest error, never counted as a model miss. ``str(error)`` is one line.
     ``cause`` is "refused", "dns", "timeout", "reset", "http <status>", "malformed", "model",
-    "skipped" (a circuit breaker refused the call) or None when unclassified; ``endpoint`` is
+    "skipped" (a circuit breaker refused the call), "overloaded" (Overloaded: queued again, never shown)
+    or None when unclassified; ``endpoint`` is
     host[:port]; ``attempts`` counts the requests made (0 when none was); ``transient`` is True
     when the same request may succeed later.
     """
@@ -62,6 +65,55 @@ class BackendError(Exception):
     def is_connection_failure(self) -> bool:
         """True when the backend could not be reached (refused, DNS, timeout, reset)."""
         return self.cause in CONNECTION_CAUSES
+
+
+# Signs that a server takes fewer calls at once than it is sent: a cause -> how a note names it.
+OVERLOAD_SIGNS = {
+    "http 429": "HTTP 429 (rate limited)",
+    "http 503": "HTTP 503 (overloaded)",
+    "interrupted": "interrupted streams",
+    "reset": "connection resets",
+    "timeout": "timeouts",
+}
+
+
+class Overloaded(BackendError):
+    """An attempt failed with a sign of overload and the call's admission asked for it back: the caller
+    queues it again under a lower bound. Never shown to a user; ``sign`` is a key of OVERLOAD_SIGNS."""
+
+    def __init__(self, message: str, *, sign: str, endpoint: str | None = None, retry_after_s: float | None = None):
+        super().__init__(message, cause="overloaded", endpoint=endpoint, transient=True)
+        self.sign = sign
+        self.retry_after_s = retry_after_s  # the server's Retry-After: wait that long before queueing again
+
+
+class Admission(Protocol):
+    """The slot a call was admitted to by its backend's concurrency limit (answers/scheduler.py)."""
+
+    attempts_charged: int  # attempts this call already spent before being queued again (0 or 1)
+
+    def overloaded(self, sign: str) -> bool:
+        """Record that an attempt saw ``sign`` (a key of OVERLOAD_SIGNS); True: raise Overloaded so the
+        call is queued again under the lowered bound, False: retry here as for any transient fault."""
+        ...
+
+
+_ADMISSION: ContextVar[Admission | None] = ContextVar("llmgate_admission", default=None)
+
+
+@contextmanager
+def admitted(admission: Admission) -> Iterator[None]:
+    """Make ``admission`` the current call's slot while a backend answers it (in this thread)."""
+    token = _ADMISSION.set(admission)
+    try:
+        yield
+    finally:
+        _ADMISSION.reset(token)
+
+
+def current_admission() -> Admission | None:
+    """The slot of the call this thread is answering, if a concurrency limit admitted it."""
+    return _ADMISSION.get()
 
 
 def backend_label(name: str, endpoint: str | None) -> str:

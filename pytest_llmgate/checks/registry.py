@@ -3,14 +3,18 @@
 Correctness checks (a case's ``expect:``) decide whether the answer is right; format checks
 (``format:``) decide whether it has the required shape. Both kinds are counted separately.
 A CheckRegistry holds the check types by kind and name; plugins add theirs to a registry of their own.
+A check that needs more than the answer and its argument (the backend's prompt, the case's chat) takes a
+CheckContext as its third parameter: nothing rides in a check's argument that the user did not write.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+import inspect
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
+from ..backends.spec import Prompt
 from .builtin import (
     boolean_argument,
     check_contains,
@@ -35,11 +39,13 @@ from .builtin import (
     strings_argument,
 )
 from .schema import check_schema, schema_argument
+from .similar import check_similar, similar_argument
 from .text import clip
 
-CORRECTNESS = "correctness"
-FORMAT = "format"
-KINDS = (CORRECTNESS, FORMAT)
+CheckKind = Literal["correctness", "format"]
+CORRECTNESS: CheckKind = "correctness"
+FORMAT: CheckKind = "format"
+KINDS: tuple[CheckKind, ...] = (CORRECTNESS, FORMAT)
 
 
 @dataclass(frozen=True)
@@ -47,7 +53,7 @@ class CheckResult:
     """The outcome of one check on one output."""
 
     name: str
-    kind: str
+    kind: CheckKind
     passed: bool
     detail: str
     score: float | None = None  # partial credit in [0, 1] where a check has one (fields)
@@ -61,11 +67,42 @@ class CheckResult:
 
 
 @dataclass(frozen=True)
-class CheckSpec:
-    """A check function and the validator of its argument (returns what was expected, or None)."""
+class CheckContext:
+    """What a check may know beyond the answer and its argument: the case's chat as sent, the
+    backend that answered with the prompt it sent before the case, and the run's embedder (``embed``:
+    texts in, one vector each out; None where the run has none), injected so that checks compute no embedding."""
 
-    run: Callable[[str, Any], tuple[bool, str, float | None]]
+    backend: str = ""
+    messages: tuple[Mapping[str, str], ...] = ()
+    prompt: Prompt = field(default_factory=Prompt)
+    embed: Callable[[Sequence[str]], list[list[float]]] | None = None
+
+
+class CheckError(Exception):
+    """A check could not judge the answer (``similar:`` with no embedder, or one that failed): an error of the
+    case, never a pass or a miss. ``str(error)`` is one line."""
+
+
+CheckOutcome = tuple[bool, str, float | None]  # passed, detail, score (partial credit) or None
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    """A check function and the validator of its argument (returns what was expected, or None).
+    ``run`` takes ``(output, argument)``, or ``(output, argument, context)`` when it needs the context."""
+
+    run: Callable[..., CheckOutcome]
     validate: Callable[[Any], str | None]
+
+    @property
+    def takes_context(self) -> bool:
+        """Whether ``run`` has a third parameter for the CheckContext."""
+        parameters = inspect.signature(self.run).parameters.values()
+        positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        return len(positional) >= 3 or any(p.kind == p.VAR_POSITIONAL for p in parameters)
+
+    def __call__(self, output: str, argument: Any, context: CheckContext) -> CheckOutcome:
+        return self.run(output, argument, context) if self.takes_context else self.run(output, argument)
 
 
 _BUILTINS: Mapping[str, Mapping[str, CheckSpec]] = {
@@ -79,6 +116,7 @@ _BUILTINS: Mapping[str, Mapping[str, CheckSpec]] = {
         "regex": CheckSpec(check_regex, pattern_argument),
         "no_prompt_leak": CheckSpec(check_no_prompt_leak, leak_argument),
         "fields": CheckSpec(check_fields, fields_argument),
+        "similar": CheckSpec(check_similar, similar_argument),
     },
     FORMAT: {
         "one_of": CheckSpec(check_one_of, strings_argument),
@@ -104,10 +142,10 @@ class CheckRegistry:
         self,
         kind: str,
         name: str,
-        run: Callable[[str, Any], tuple[bool, str, float | None]],
+        run: Callable[..., CheckOutcome],
         validate: Callable[[Any], str | None],
     ) -> None:
-        """Add check ``name`` of ``kind``: ``run(output, argument) -> (passed, detail, score)`` and
+        """Add check ``name`` of ``kind``: ``run(output, argument[, context]) -> (passed, detail, score)`` and
         ``validate(argument) -> what was expected, or None``; ValueError for a duplicate or unknown kind."""
         specs = self._of_kind(kind)
         if not isinstance(name, str) or not name:
@@ -128,12 +166,15 @@ class CheckRegistry:
         expected = specs[name].validate(argument)
         return f"{name!r} must be {expected}" if expected else None
 
-    def run(self, output: str, expect: Mapping[str, Any], fmt: Mapping[str, Any]) -> list[CheckResult]:
+    def run(
+        self, output: str, expect: Mapping[str, Any], fmt: Mapping[str, Any], context: CheckContext | None = None
+    ) -> list[CheckResult]:
         """Run every correctness check in ``expect`` and format check in ``fmt`` on ``output``."""
+        context = context or CheckContext()
         results = []
         for kind, specs in ((CORRECTNESS, expect), (FORMAT, fmt)):
             for name, argument in specs.items():
-                passed, detail, score = self._of_kind(kind)[name].run(output, argument)
+                passed, detail, score = self._of_kind(kind)[name](output, argument, context)
                 results.append(CheckResult(name, kind, passed, detail, score))
         return results
 

@@ -29,7 +29,7 @@ from ruamel.yaml.util import load_yaml_guess_indent
 from ..backends.spec import Prompt
 from ..errors import SpecError
 from ..suite.cases import load_case_file
-from .trainingdata import case_where, display_path, load_cases, normalize_text
+from .examples import case_where, display_path, load_cases, normalize_text
 
 NEW_FILE_HEADER = "# Cases added with `llmgate add-case` (see docs/workflow.md).\n"
 _SLUG_WORDS = 5

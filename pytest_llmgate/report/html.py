@@ -13,8 +13,7 @@ from plotly.offline import get_plotlyjs
 
 from ..verdict.analysis import Analysis
 from ..verdict.compare import answered_rows
-from ..verdict.decide import CHOICE_NOTES
-from .tables import regression_lines, regression_table, report_sections, verdict_word
+from .tables import recommendation_head, regression_lines, regression_table, report_sections, verdict_word
 
 CHART_HEIGHT = "440px"
 STYLE = """
@@ -28,13 +27,14 @@ th:first-child, td:first-child { text-align: left; }
 
 
 def accuracy_chart(analysis: Analysis) -> go.Figure:
-    """Accuracy per category (and all), one bar per backend, with 95% Wilson interval bars."""
+    """Accuracy per gate group and category (and the group's all), one bar per backend, with 95% Wilson
+    interval bars on the effective number of independent cases; groups are never pooled."""
     figure = go.Figure()
     for backend in sorted({s.backend for s in analysis.side_by_side}):
         stats = [(s, s.accuracy) for s in analysis.side_by_side if s.backend == backend and s.accuracy is not None]
         figure.add_bar(
             name=backend,
-            x=[s.category for s, _ in stats],
+            x=[[s.group for s, _ in stats], [s.category for s, _ in stats]],
             y=[accuracy for _, accuracy in stats],
             error_y={
                 "type": "data",
@@ -42,11 +42,12 @@ def accuracy_chart(analysis: Analysis) -> go.Figure:
                 "array": [s.accuracy_high - accuracy for s, accuracy in stats],
                 "arrayminus": [accuracy - s.accuracy_low for s, accuracy in stats],
             },
-            customdata=[[s.n, s.accuracy_low, s.accuracy_high] for s, _ in stats],
-            hovertemplate="%{x}: %{y:.2f} (95% CI %{customdata[1]:.2f}-%{customdata[2]:.2f}, n=%{customdata[0]})",
+            customdata=[[s.graded, s.accuracy_low, s.accuracy_high, s.clusters] for s, _ in stats],
+            hovertemplate="%{x}: %{y:.2f} (95% CI %{customdata[1]:.2f}-%{customdata[2]:.2f}, "
+            "n %{customdata[3]} clusters / %{customdata[0]} cases)",
         )
     figure.update_layout(
-        title="Accuracy per category (95% Wilson interval)",
+        title="Accuracy per gate group and category (95% Wilson interval, clustered by source case)",
         barmode="group",
         yaxis={"title": "accuracy", "range": [0, 1.05]},
     )
@@ -60,18 +61,21 @@ def cost_chart(analysis: Analysis) -> go.Figure:
     marks = [p.breakeven.equal_cost_daily_volume for p in analysis.pair_costs if p.breakeven.equal_cost_daily_volume]
     top = max([1000.0, *(2 * v for v in marks), 2 * (analysis.volume_per_day or 0)])
     volumes = [top * i / 50 for i in range(51)]
-    profiles = {c.backend: c.profile for c in analysis.costs if c.profile is not None}
+    profiles = {(c.group, c.backend): c.profile for c in analysis.costs if c.profile is not None}
     figure = go.Figure()
-    for backend, profile in profiles.items():
+    for (group, backend), profile in profiles.items():
         figure.add_scatter(
-            name=backend, mode="lines", x=volumes, y=[profile.horizon_usd(v, months) / months for v in volumes]
+            name=f"{group}: {backend}",
+            mode="lines",
+            x=volumes,
+            y=[profile.horizon_usd(v, months) / months for v in volumes],
         )
     for pair in analysis.pair_costs:
         volume = pair.breakeven.equal_cost_daily_volume
         if volume is not None:
-            cost = profiles[pair.fine_tuned].horizon_usd(volume, months) / months
+            cost = profiles[(pair.group, pair.fine_tuned)].horizon_usd(volume, months) / months
             figure.add_scatter(
-                name=f"equal cost: {pair.fine_tuned} / {pair.prompted}",
+                name=f"equal cost, {pair.group}: {pair.fine_tuned} / {pair.prompted}",
                 mode="markers+text",
                 x=[volume],
                 y=[cost],
@@ -121,14 +125,15 @@ def _chart(figure: go.Figure, div_id: str) -> str:
 
 def html_report(analysis: Analysis) -> str:
     """The whole page: verdict, recommendation, charts and tables, with plotly.js inlined."""
-    rec, verdict = analysis.recommendation, analysis.verdict
-    pair = f" ({rec.fine_tuned} vs {rec.prompted})" if rec.fine_tuned else ""
+    verdict = analysis.verdict
     parts = [
-        f"<p class='verdict'>Recommendation: {html.escape(rec.choice + pair)}</p>",
-        f"<p>{html.escape(CHOICE_NOTES[rec.choice])}</p>",
-        "<ol>"
+        f"<p class='verdict'>{html.escape(_sentence(recommendation_head(rec)))}</p>"
+        + "<ol>"
         + "".join(f"<li><b>{html.escape(r.step)}</b>: {html.escape(r.text)}</li>" for r in rec.reasons)
-        + "</ol>",
+        + "</ol>"
+        for rec in analysis.recommendations
+    ]
+    parts += [
         f"<p class='verdict'>Gates: {html.escape(verdict_word(verdict))}</p>",
         "".join(
             f"<p class='warning'>{html.escape(text)}</p>"
@@ -151,3 +156,8 @@ def html_report(analysis: Analysis) -> str:
         f"<style>{STYLE}</style><script>{get_plotlyjs()}</script></head>"
         f"<body><h1>llmgate report</h1><p>generated {generated}</p>{''.join(parts)}</body></html>\n"
     )
+
+
+def _sentence(text: str) -> str:
+    """``text`` with its first letter a capital (the rest as it is: backend names keep their case)."""
+    return text[:1].upper() + text[1:]

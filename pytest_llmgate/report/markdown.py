@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from ..verdict.analysis import Analysis
 from ..verdict.baseline import flip_lines
-from ..verdict.decide import CHOICE_NOTES
 from .tables import (
     confusion_table,
     label_table,
     markdown_table,
     perturbation_lines,
+    recommendation_head,
     regression_table,
     repeat_lines,
     report_sections,
@@ -20,17 +20,12 @@ from .tables import (
 
 def markdown_report(analysis: Analysis) -> str:
     """The whole report as Markdown: verdict and its reasons, recommendation, tables, details."""
-    verdict, rec = analysis.verdict, analysis.recommendation
+    verdict = analysis.verdict
     lines = ["## llmgate report", "", f"**Gates:** {verdict_word(verdict)}"]
     lines += [f"- {gap}" for gap in verdict.gaps] + [f"- {failure}" for failure in verdict.failures]
-    lines += [
-        "",
-        f"**Recommendation: {rec.choice}**"
-        + (f" ({rec.fine_tuned} vs {rec.prompted})" if rec.fine_tuned else "")
-        + f": {CHOICE_NOTES[rec.choice]}",
-        "",
-    ]
-    lines += [f"{i}. **{r.step}**: {r.text}" for i, r in enumerate(rec.reasons, 1)]
+    for rec in analysis.recommendations:
+        lines += ["", f"**{_sentence(recommendation_head(rec))}**", ""]
+        lines += [f"{i}. **{r.step}**: {r.text}" for i, r in enumerate(rec.reasons, 1)]
     if analysis.warnings or analysis.notes:
         lines += ["", "### Warnings", ""] + [f"- {w}" for w in (*analysis.warnings, *analysis.notes)]
     if analysis.perturbations:
@@ -64,3 +59,8 @@ def markdown_report(analysis: Analysis) -> str:
         lines += markdown_table(*label_table(result)) + [""] + markdown_table(*confusion_table(result))
         lines += ["", "</details>"]
     return "\n".join(lines) + "\n"
+
+
+def _sentence(text: str) -> str:
+    """``text`` with its first letter a capital (the rest as it is: backend names keep their case)."""
+    return text[:1].upper() + text[1:]

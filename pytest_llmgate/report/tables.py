@@ -9,16 +9,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..checks.text import clip
-from ..verdict.analysis import Analysis, AttackResistance, BackendSummary, PairCost
+from ..verdict.analysis import Analysis, AttackResistance, BackendSummary
 from ..verdict.baseline import MetricChange, Regression, flip_lines
 from ..verdict.compare import CategoryStats, Classification, PairedComparison
+from ..verdict.cost import PairCost
 from ..verdict.decide import CHOICE_NOTES, Recommendation
-from ..verdict.gate import FAILED, INCOMPLETE, PASSED, UNGATED, GroupGate, Verdict
+from ..verdict.gate import FAILED, INCOMPLETE, NOT_MEASURED, PASSED, SUBSET, UNGATED, GroupGate, Verdict
 from ..verdict.rows import CaseRow
 
 
 def _rate(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
+
+
+def _interval(value: float | None, low: float, high: float) -> str:
+    return "-" if value is None else f"{low:.2f}-{high:.2f}"
 
 
 def _ms(value: float | None) -> str:
@@ -30,11 +35,20 @@ def _usd(value: float | None) -> str:
 
 
 Table = tuple[list[str], list[list[str]]]  # headers and rows, rendered as text or Markdown
-GATE_WORDS = {PASSED: "PASS", FAILED: "FAIL", INCOMPLETE: "INCOMPLETE", UNGATED: "-"}
+GATE_WORDS = {PASSED: "PASS", FAILED: "FAIL", INCOMPLETE: "INCOMPLETE", NOT_MEASURED: "NOT MEASURED", UNGATED: "-"}
+
+
+def gate_word(gate: GroupGate, subset: bool = False) -> str:
+    """The gate column: PASS, FAIL, INCOMPLETE, NOT MEASURED or '-'; in parentheses on a subset run,
+    where the numbers are the subset's and the suite's gate is not judged."""
+    word = GATE_WORDS[gate.status]
+    return f"({word.lower()})" if subset and gate.status != UNGATED else word
 
 
 def _money(value: float | None) -> str:
-    return "-" if value is None else f"${value:,.2f}"
+    if value is None:
+        return "-"
+    return f"-${-value:,.2f}" if value < 0 else f"${value:,.2f}"
 
 
 def _points(value: float) -> str:
@@ -69,8 +83,9 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> lis
     return [line(headers), "|" + "|".join([":---"] + ["---:"] * (len(headers) - 1)) + "|"] + [line(r) for r in rows]
 
 
-def category_table(gates: Sequence[GroupGate]) -> Table:
-    """Per backend, group and category: cases, accuracy with its interval, format rate, thresholds, gate."""
+def category_table(gates: Sequence[GroupGate], subset: bool = False) -> Table:
+    """Per backend, group and category: cases selected and graded, the clusters (source cases) behind the
+    graded ones, accuracy with its interval, format rate, thresholds, gate."""
     rows = []
     for g in gates:
         s, t = g.stats, g.threshold
@@ -85,15 +100,17 @@ def category_table(gates: Sequence[GroupGate]) -> Table:
                 g.group,
                 s.category,
                 str(s.selected),
+                str(s.graded),
+                str(s.clusters),
                 str(s.errors),
                 str(s.not_run),
                 _rate(s.accuracy),
-                f"{_rate(s.accuracy_low)}-{_rate(s.accuracy_high)}",
+                _interval(s.accuracy, s.accuracy_low, s.accuracy_high),
                 minimum,
                 _rate(s.format_rate),
                 "-" if t is None else _rate(t.format),
                 _rate(s.robustness),
-                GATE_WORDS[g.status],
+                gate_word(g, subset),
             ]
         )
     return (
@@ -101,7 +118,9 @@ def category_table(gates: Sequence[GroupGate]) -> Table:
             "backend",
             "group",
             "category",
-            "cases",
+            "selected",
+            "graded",
+            "clusters",
             "errors",
             "not run",
             "accuracy",
@@ -126,7 +145,7 @@ def backend_table(summaries: Sequence[BackendSummary]) -> Table:
         rows.append(
             [
                 b.backend,
-                str(s.n),
+                str(b.answered),
                 cost,
                 _usd(s.mean_cost_usd),
                 _ms(s.latency_p50_ms),
@@ -137,23 +156,38 @@ def backend_table(summaries: Sequence[BackendSummary]) -> Table:
             ]
         )
     return (
-        ["backend", "cases", "cost", "cost/case", "p50 ms", "p95 ms", "ttft p50", "ttft p95", "tokens/case in/out"],
+        [
+            "backend (all groups)",
+            "answered",
+            "cost",
+            "cost/case",
+            "p50 ms",
+            "p95 ms",
+            "ttft p50",
+            "ttft p95",
+            "tokens/case in/out",
+        ],
         rows,
     )
 
 
 def side_by_side_table(stats: Sequence[CategoryStats]) -> Table:
-    """Per category (then all), each backend's quality, tokens, latency and cost per 1,000 requests."""
+    """Per group and category (then the group's all), each backend's quality with the graded cases and the
+    clusters behind them, tokens, latency and cost per 1,000 requests. ``fresh`` says how many of the
+    answers behind the latencies were measured in this run (the others came from the cache)."""
     rows = [
         [
+            s.group,
             s.category,
             s.backend,
-            str(s.n),
+            str(s.graded),
+            str(s.clusters),
             _rate(s.accuracy),
-            f"{_rate(s.accuracy_low)}-{_rate(s.accuracy_high)}",
+            _interval(s.accuracy, s.accuracy_low, s.accuracy_high),
             _rate(s.format_rate),
             _ms(s.mean_prompt_tokens),
             _ms(s.mean_completion_tokens),
+            f"{s.fresh}/{s.n}",
             _ms(s.latency_p50_ms),
             _ms(s.latency_p95_ms),
             _ms(s.ttft_p50_ms),
@@ -164,14 +198,17 @@ def side_by_side_table(stats: Sequence[CategoryStats]) -> Table:
     ]
     return (
         [
+            "group",
             "category",
             "backend",
-            "cases",
+            "graded",
+            "clusters",
             "accuracy",
             "95% CI",
             "format",
             "tok in",
             "tok out",
+            "fresh",
             "p50 ms",
             "p95 ms",
             "ttft p50",
@@ -183,32 +220,42 @@ def side_by_side_table(stats: Sequence[CategoryStats]) -> Table:
 
 
 def paired_table(comparisons: Sequence[PairedComparison]) -> Table:
-    """Challenger against baseline on shared cases: accuracies, gain, wins, losses, McNemar p."""
+    """Challenger against control on shared cases of one group: accuracies, gain with its interval, wins,
+    losses, and the p-value (McNemar's exact test, or the sign-flip test over clusters: docs/stats.md)."""
     rows = [
         [
             f"{c.challenger} vs {c.control}",
+            c.group,
             c.category,
             str(c.n),
+            str(c.clusters),
             _rate(c.challenger_accuracy),
             _rate(c.control_accuracy),
             _points(c.gain_points),
+            f"{_points(c.ci_low_points)}..{_points(c.ci_high_points)}",
             str(len(c.won)),
             str(len(c.lost)),
             f"{c.p_value:.3g}",
         ]
         for c in comparisons
     ]
-    return (["pair", "category", "cases", "acc", "control acc", "points", "won", "lost", "McNemar p"], rows)
+    return (
+        ["pair", "group", "category", "cases", "clusters", "acc", "control acc", "points", "CI", "won", "lost", "p"],
+        rows,
+    )
 
 
 def cost_table(analysis: Analysis) -> Table:
-    """Per backend: $ per request and per correct answer, fixed costs, and cost at the volume."""
+    """Per group and backend: $ per request (+- its standard error, over the requests priced in this run) and
+    per correct answer, fixed costs, and cost at the volume."""
     horizon = f"{analysis.horizon_months:g}-month total"
     rows = [
         [
+            c.group,
             c.backend,
             c.approach,
             _rate(c.accuracy),
+            str(c.priced) + (f" ({c.cached_left_out} cached left out)" if c.cached_left_out else ""),
             _usd(c.per_request_usd),
             _usd(c.per_correct_usd),
             _money(c.per_month_usd),
@@ -219,24 +266,52 @@ def cost_table(analysis: Analysis) -> Table:
         for c in analysis.costs
     ]
     return (
-        ["backend", "approach", "accuracy", "$/request", "$/correct", "fixed/month", "one-time", "$/month", horizon],
+        [
+            "group",
+            "backend",
+            "approach",
+            "accuracy",
+            "priced",
+            "$/request",
+            "$/correct",
+            "fixed/month",
+            "one-time",
+            "$/month",
+            horizon,
+        ],
         rows,
     )
 
 
 def pair_cost_table(pairs: Sequence[PairCost]) -> Table:
-    """Per fine-tuned and prompted pair: monthly saving, months to breakeven, equal-cost volume."""
+    """Per group and fine-tuned/prompted pair: monthly saving with its 95% interval, months to breakeven,
+    equal-cost volume."""
     rows = [
         [
             f"{p.fine_tuned} vs {p.prompted}",
+            p.group,
             _money(p.breakeven.monthly_saving_usd),
+            "-"
+            if p.breakeven.saving_low_usd is None
+            else f"{_money(p.breakeven.saving_low_usd)}..{_money(p.breakeven.saving_high_usd)}",
             _money(p.breakeven.extra_one_time_usd),
             _months(p.breakeven.months),
             _per_day(p.breakeven.equal_cost_daily_volume),
         ]
         for p in pairs
     ]
-    return (["fine-tuned vs prompted", "saving/month", "extra one-time", "breakeven months", "equal cost at"], rows)
+    return (
+        [
+            "fine-tuned vs prompted",
+            "group",
+            "saving/month",
+            "95% CI",
+            "extra one-time",
+            "breakeven months",
+            "equal cost at",
+        ],
+        rows,
+    )
 
 
 def label_table(result: Classification) -> Table:
@@ -258,11 +333,22 @@ def volume_text(analysis: Analysis) -> str:
     return f"at {analysis.volume_per_day:,.0f} requests/day over {analysis.horizon_months:g} months"
 
 
-def recommendation_lines(recommendation: Recommendation) -> list[str]:
-    """The verdict, then each reason of the chain, numbered."""
+def recommendation_head(recommendation: Recommendation) -> str:
+    """'recommendation, example_suite: FINE-TUNE (tuned vs prompted): the fine-tuned backend is worth it'."""
     pair = f" ({recommendation.fine_tuned} vs {recommendation.prompted})" if recommendation.fine_tuned else ""
-    head = f"recommendation: {recommendation.choice.upper()}{pair}: {CHOICE_NOTES[recommendation.choice]}"
-    return [head] + [f"  {i}. {r.step}: {r.text}" for i, r in enumerate(recommendation.reasons, 1)]
+    return (
+        f"recommendation, {recommendation.group}: {recommendation.choice.upper()}{pair}: "
+        f"{CHOICE_NOTES[recommendation.choice]}"
+    )
+
+
+def recommendation_lines(recommendations: Sequence[Recommendation]) -> list[str]:
+    """Per gate group: the choice, then each reason of the chain, numbered."""
+    lines = []
+    for recommendation in recommendations:
+        lines.append(recommendation_head(recommendation))
+        lines += [f"  {i}. {r.step}: {r.text}" for i, r in enumerate(recommendation.reasons, 1)]
+    return lines
 
 
 def won_lost_lines(comparisons: Sequence[PairedComparison]) -> list[str]:
@@ -271,45 +357,44 @@ def won_lost_lines(comparisons: Sequence[PairedComparison]) -> list[str]:
     for c in comparisons:
         for word, ids in (("won", c.won), ("lost", c.lost)):
             if ids:
-                lines.append(f"{c.challenger} vs {c.control} ({c.category}) {word}: {', '.join(ids)}")
+                lines.append(f"{c.challenger} vs {c.control} ({c.group} {c.category}) {word}: {', '.join(ids)}")
     return lines
 
 
 def report_sections(analysis: Analysis) -> list[tuple[str, Table]]:
     """The titled tables of the Markdown and HTML reports, in reading order."""
     return [
-        ("Side by side", side_by_side_table(analysis.side_by_side)),
+        ("Side by side, per gate group", side_by_side_table(analysis.side_by_side)),
         ("Paired comparison on the same cases", paired_table(analysis.paired)),
         (f"Cost {volume_text(analysis)}", cost_table(analysis)),
         ("Breakeven", pair_cost_table(analysis.pair_costs)),
         ("Injection resistance by attack family", resistance_table(analysis.resistance)),
-        ("Gates", category_table(analysis.gates)),
+        ("Gates", category_table(analysis.gates, analysis.verdict.subset is not None)),
         ("Latency and tokens", backend_table(analysis.backends)),
     ]
 
 
 def repeat_lines(analysis: Analysis) -> list[str]:
-    """Per backend with repeated cases: draws, pass rate, pass^K and the flaky cases."""
+    """Per backend with sampled repeats: draws, pass rate, pass^K and the flaky cases."""
     lines = []
-    for backend in sorted({c.backend for c in analysis.repeated}):
-        cases = [c for c in analysis.repeated if c.backend == backend]
-        draws = sum(c.answered for c in cases)
-        all_passed = sum(c.answered > 0 and c.passed == c.answered for c in cases)
-        rate = sum(c.passed for c in cases) / draws if draws else None
+    for r in analysis.repeats:
         lines.append(
-            f"repeats, {backend}: {len(cases)} cases, {draws} answered draws: pass rate {_rate(rate)}, "
-            f"every draw passed in {all_passed} of {len(cases)} cases (pass^k)"
+            f"repeats, {r.backend}: {r.cases} cases, {r.draws} sampled draws: pass rate {_rate(r.pass_rate)}, "
+            f"every draw passed in {r.all_passed} of {r.cases} cases (pass^k)"
         )
-        flaky = [f"{c.file}::{c.id} ({c.passed}/{c.answered})" for c in cases if c.flaky]
-        if flaky:
-            lines.append(f"  flaky: {', '.join(flaky)}")
+        if r.flaky:
+            lines.append(f"  flaky: {', '.join(r.flaky)}")
     return lines
 
 
 def resistance_table(resistance: Sequence[AttackResistance]) -> Table:
-    """Per backend and attack family: attacks answered, resisted, and the share resisted."""
-    rows = [[r.backend, r.family, str(r.attacks), str(r.resisted), _rate(r.rate)] for r in resistance]
-    return (["backend", "attack family", "attacks", "resisted", "rate"], rows)
+    """Per backend, group and attack family: attacks answered, the written cases they were made from,
+    resisted, and the share resisted."""
+    rows = [
+        [r.backend, r.group, r.family, str(r.attacks), str(r.sources), str(r.resisted), _rate(r.rate)]
+        for r in resistance
+    ]
+    return (["backend", "group", "attack family", "attacks", "sources", "resisted", "rate"], rows)
 
 
 def perturbation_lines(searches: Sequence[CaseRow]) -> list[str]:
@@ -380,13 +465,18 @@ def regression_lines(regression: Regression) -> list[str]:
 
 
 def verdict_word(verdict: Verdict) -> str:
-    """'passed', 'FAILED' or 'INCOMPLETE', with the case counts behind it."""
-    word = {PASSED: "passed", FAILED: "FAILED", INCOMPLETE: "INCOMPLETE"}[verdict.status]
-    return f"{word} ({verdict.counts})"
+    """'passed', 'FAILED', 'INCOMPLETE' or 'SUBSET', with the case counts behind it."""
+    word = {PASSED: "passed", FAILED: "FAILED", INCOMPLETE: "INCOMPLETE", SUBSET: "SUBSET"}[verdict.status]
+    return f"{word} ({verdict.counts})" + (f": {verdict.subset}" if verdict.subset else "")
 
 
 def verdict_lines(verdict: Verdict) -> list[str]:
     """The verdict as the terminal prints it: one headline, then one line per other reason."""
+    if verdict.status == SUBSET:
+        return [
+            f"llmgate: SUBSET ({verdict.counts}, {verdict.missed} missed): {verdict.subset}: "
+            "the suite's gates are not judged on part of it"
+        ] + [f"  on the subset: {reason}" for reason in (*verdict.gaps, *verdict.failures)]
     if verdict.status == PASSED:
         return [f"llmgate: all gates passed ({verdict.counts})"]
     if verdict.status == FAILED:

@@ -25,11 +25,12 @@ from .tables import (
 
 
 def summary_lines(analysis: Analysis, verbose: bool = False) -> list[str]:
-    """The summary printed before the verdict lines. With one backend: gates, cost and latency;
+    """The summary printed before the verdict (which ends the output). With one backend: gates, cost and latency;
     with several: also the paired comparison, the cost projection and the recommendation;
     ``verbose`` adds per-category, per-case and classification detail."""
     comparing = analysis.comparing
-    lines = table(*category_table(analysis.gates)) + [""] + table(*backend_table(analysis.backends))
+    subset = analysis.verdict.subset is not None
+    lines = table(*category_table(analysis.gates, subset)) + [""] + table(*backend_table(analysis.backends))
     lines += list(analysis.notes) + repeat_lines(analysis)
     if analysis.perturbations:
         lines += ["", "robustness (perturbed variants):", *perturbation_lines(analysis.perturbations)]
@@ -38,7 +39,7 @@ def summary_lines(analysis: Analysis, verbose: bool = False) -> list[str]:
     if comparing or verbose or analysis.regression is not None:
         lines += [f"warning: {w}" for w in analysis.warnings]
     if comparing or verbose:
-        lines += ["", "side by side:"] + table(*side_by_side_table(analysis.side_by_side))
+        lines += ["", "side by side, per gate group:"] + table(*side_by_side_table(analysis.side_by_side))
     if verbose:
         for result in analysis.classification:
             lines += ["", f"classification, {result.backend}:"] + table(*label_table(result))
@@ -52,7 +53,7 @@ def summary_lines(analysis: Analysis, verbose: bool = False) -> list[str]:
         if analysis.pair_costs:
             lines += [""] + table(*pair_cost_table(analysis.pair_costs))
     if comparing:
-        lines += [""] + recommendation_lines(analysis.recommendation)
+        lines += [""] + recommendation_lines(analysis.recommendations)
     if analysis.regression is not None:
         lines += ["", *regression_lines(analysis.regression)] + table(*regression_table(analysis.regression))
     return lines + [""]

@@ -112,14 +112,3 @@ def prompt_leak(
                 f"trigrams of the {name}; longest span {_clip(overlap.span)!r}"
             )
     return True, f"no protected text reproduced (longest shared run: {longest} words)"
-
-
-def bind_prompt(
-    expect: Mapping[str, object], system: str | None, few_shot: Sequence[tuple[str, str]]
-) -> dict[str, object]:
-    """``expect`` with the ``no_prompt_leak`` check given the texts it protects: the backend's own prompt."""
-    options = expect["no_prompt_leak"]
-    bound = dict(options) if isinstance(options, Mapping) else {}
-    n = bound.get("n", DEFAULT_RUN)
-    bound["protected"] = protected_texts(system, few_shot, n=n if isinstance(n, int) else DEFAULT_RUN)
-    return {**expect, "no_prompt_leak": bound}

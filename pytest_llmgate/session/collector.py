@@ -1,25 +1,51 @@
 """The controller-side plugin object: one row per collected case, keyed by node id (the last
-report of a node wins), one Analysis made at the end of the session, the exit status and the
-terminal summary. Registered only where results are gathered (not on xdist workers)."""
+report of a node wins), one Analysis made at the end of the session, the exit status, the
+terminal summary and the verdict, printed last. Registered only where results are gathered (not on
+xdist workers)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from fnmatch import fnmatch
 from pathlib import PurePosixPath
+from typing import Any
 
 import pytest
 
-from ..answers.cache import Recording
+from ..answers.recording import Recording
 from ..errors import SpecError
 from ..report import write_reports
 from ..report.tables import verdict_lines
 from ..report.terminal import summary_lines
 from ..verdict.analysis import Analysis, BaselineCheck, RunFacts, analyze
 from ..verdict.baseline import load_baseline
-from ..verdict.gate import PASSED
+from ..verdict.gate import PASSED, SUBSET, GateTerms
 from ..verdict.rows import ANSWERED, NOT_RUN, SKIPPED, CaseRow, errored
+from .junit import record_verdict, report_misses_as_skipped
 from .state import RunState
+
+DESELECTED_KEY = pytest.StashKey[int]()  # llmgate cases deselected (-k, -m, --lf, --deselect) in this process
+WORKER_DESELECTED = "llmgate_deselected"  # the same count, sent by an xdist worker in its workeroutput
+
+
+def selection_text(config: pytest.Config, selected: int, deselected: int) -> str | None:
+    """'subset: 24 of 646 cases (-k)' when the run selected only part of the suite's cases (deselection,
+    --lf with recorded failures, node ids on the command line); None for the whole suite. --lf filters
+    most cases out while collecting, unseen, so its line counts the cases selected only: 'subset: 3 cases (--lf)'."""
+    option = config.option
+    how = [flag for flag, on in (("-k", option.keyword), ("-m", option.markexpr)) if on]
+    how += ["--deselect"] if getattr(option, "deselect", None) else []
+    last_failed = config.pluginmanager.get_plugin("lfplugin")
+    rerun = bool(getattr(option, "lf", False) and getattr(last_failed, "lastfailed", None))
+    how += ["--lf"] if rerun else []
+    node_ids = any("::" in str(arg) for arg in config.args)
+    how += ["node ids"] if node_ids else []
+    if not (deselected or rerun or node_ids):
+        return None
+    cases = "case" if selected + deselected == 1 else "cases"
+    counted = f"{selected} of {selected + deselected} {cases}" if deselected else f"{selected} {cases}"
+    return f"subset: {counted} ({'/'.join(how) or 'deselected'})"
 
 
 def placeholder_row(nodeid: str) -> CaseRow:
@@ -42,6 +68,7 @@ class ResultCollector:
         self.config = config
         self.state = state
         self.rows: dict[str, CaseRow] = {}
+        self.gate_terms: dict[str, GateTerms] = {}  # by group, from collection or from the reports
         self.other_failures: set[str] = set()  # node ids of failed tests that are not llmgate cases
         self.analysis: Analysis | None = None
         self.write_error: str | None = None  # why a report or the recording could not be written
@@ -63,22 +90,27 @@ class ResultCollector:
             )
         return BaselineCheck(baseline, settings.baseline_backend, settings.fail_on_regression)
 
-    def expect(self, rows: Iterable[CaseRow]) -> None:
-        """Record collected cases; each stays 'not run' until a report of it arrives."""
-        for row in rows:
+    def expect(self, rows: Iterable[tuple[CaseRow, GateTerms | None]]) -> None:
+        """Record collected cases (with their group's terms, when known); each stays 'not run' until a report of it arrives."""
+        for row, terms in rows:
             self.rows.setdefault(row.nodeid, row)
+            if terms is not None:
+                self.gate_terms.setdefault(row.group, terms)
 
     def expect_node_ids(self, node_ids: Iterable[str]) -> None:
         """Record the collected cases among ``node_ids`` (an xdist worker's collection)."""
         patterns = self.state.settings.case_patterns
         self.expect(
-            placeholder_row(n)
+            (placeholder_row(n), None)
             for n in node_ids
             if "::" in n and any(fnmatch(PurePosixPath(n.partition("::")[0]).name, p) for p in patterns)
         )
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        row = CaseRow.from_properties(report.user_properties)
+        data = getattr(report, "llm_row", None)
+        row = None if data is None else CaseRow.from_dict(data)
+        if row is not None and row.group not in self.gate_terms:
+            self.gate_terms[row.group] = GateTerms.from_dict(report.llm_gate)
         if row is None:
             if report.failed:
                 self.other_failures.add(report.nodeid)
@@ -91,21 +123,35 @@ class ResultCollector:
             row = errored(row, row.error or short_failure(report))
         elif report.when != "call":
             return  # a passed setup says nothing yet; a failed teardown leaves the answer as it was
-        full_output = getattr(report, "llm_output", None)
-        if full_output is not None:
-            row.output = full_output
         self.rows[report.nodeid] = row
 
-    @pytest.hookimpl(trylast=True)
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        """An xdist worker's deselected cases (every worker collects, and deselects, the same items)."""
+        sent = getattr(node, "workeroutput", {}).get(WORKER_DESELECTED, 0)
+        self.config.stash[DESELECTED_KEY] = max(self.config.stash.get(DESELECTED_KEY, 0), sent)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        if self.state.settings.junit_misses == "skipped":
+            report_misses_as_skipped(self.config)
+
+    @pytest.hookimpl(tryfirst=True)  # before the junitxml plugin writes its file: the verdict goes in it
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if not self.rows or exitstatus == pytest.ExitCode.USAGE_ERROR or self.config.option.collectonly:
             return  # no case collected or run, or a usage error that pytest reports itself
         stop = session.shouldfail or session.shouldstop
         facts = RunFacts(
-            interrupted=exitstatus == pytest.ExitCode.INTERRUPTED, stop_reason=stop if isinstance(stop, str) else None
+            interrupted=exitstatus == pytest.ExitCode.INTERRUPTED,
+            stop_reason=stop if isinstance(stop, str) else None,
+            concurrency_notes=tuple(self.state.answers.concurrency_notes()),
+            subset=selection_text(self.config, len(self.rows), self.config.stash.get(DESELECTED_KEY, 0)),
         )
         rows = list(self.rows.values())
-        self.analysis = analyze(rows, facts, self.state.run_terms(rows), self.baseline)
+        terms = replace(
+            self.state.run_terms(rows, self.gate_terms), cost_from_cache=self.state.settings.cost_from_cache
+        )
+        self.analysis = analyze(rows, facts, terms, self.baseline)
         settings = self.state.settings
         try:
             write_reports(
@@ -115,9 +161,16 @@ class ResultCollector:
                 self.write_recording(rows)
         except (OSError, ValueError) as exc:  # an unwritable path: said in the summary, never a traceback here
             self.write_error = str(exc)
+        verdict = self.analysis.verdict
+        record_verdict(self.config, verdict, verdict_lines(verdict))
         if session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
             # Misses alone do not fail a run; the verdict, a report not written and any other failing test do.
-            clean = self.analysis.verdict.status == PASSED and not self.other_failures and self.write_error is None
+            # A subset is not gated: like plain pytest, it fails when a selected case missed or went unanswered.
+            if verdict.status == SUBSET:
+                judged = not (verdict.missed or verdict.errored or verdict.not_run)
+            else:
+                judged = verdict.status == PASSED
+            clean = judged and not self.other_failures and self.write_error is None
             session.exitstatus = pytest.ExitCode.OK if clean else pytest.ExitCode.TESTS_FAILED
 
     def write_recording(self, rows: Iterable[CaseRow]) -> None:
@@ -143,11 +196,6 @@ class ResultCollector:
         settings = self.state.settings
         for line in summary_lines(self.analysis, settings.verbose_report):
             terminalreporter.write_line(line)
-        passed = self.analysis.verdict.status == PASSED
-        for line in verdict_lines(self.analysis.verdict):
-            terminalreporter.write_line(line, red=not passed, green=passed, bold=True)
-        if self.write_error is not None:
-            terminalreporter.write_line(f"llmgate: a report was not written: {self.write_error}", red=True, bold=True)
         for what, path in (
             ("results", settings.report_json),
             ("Markdown report", settings.report_md),
@@ -157,3 +205,16 @@ class ResultCollector:
         ):
             if path is not None:
                 terminalreporter.write_line(f"llmgate: {what} written to {path}")
+
+    def print_verdict(self) -> None:
+        """Print the verdict as the last block of the output, after pytest's short summary and its
+        final counts line (called from pytest_unconfigure, when pytest has printed everything else)."""
+        terminal = self.config.pluginmanager.get_plugin("terminalreporter")
+        if self.analysis is None or terminal is None:
+            return
+        passed = self.analysis.verdict.status == PASSED
+        terminal.write_sep("=", "llmgate verdict", red=not passed, green=passed)
+        for line in verdict_lines(self.analysis.verdict):
+            terminal.write_line(line, red=not passed, green=passed, bold=True)
+        if self.write_error is not None:
+            terminal.write_line(f"llmgate: a report was not written: {self.write_error}", red=True, bold=True)

@@ -12,9 +12,9 @@ import pytest
 
 from ..answers.source import Answer, Request
 from ..backends.base import BackendError, Completion
-from ..backends.spec import BackendSpec, Prompt
+from ..backends.spec import BackendSpec, Prompt, UnknownVariable
+from ..checks.registry import CheckContext, CheckError
 from ..errors import SpecError
-from ..robustness.leak import bind_prompt
 from ..robustness.perturb import SHRINK_CALLS, PerturbSpec, search_flip
 from ..suite.cases import Case, attacked, load_case_file
 from ..suite.config import SuiteConfig
@@ -50,7 +50,7 @@ class CaseFile(pytest.File):
             group, thresholds = relative(self.path, root), spec.thresholds
         else:
             group, thresholds = relative(suite.path.parent, root), suite.thresholds
-        state.record_group(group, GateTerms(thresholds, suite.max_error_rate))
+        gate_terms = GateTerms(thresholds, suite.max_error_rate)
         cases = [made for written in spec.cases for made in (written, *attacked(written))]
         for tag in sorted({tag for case in cases for tag in case.tags}):
             self.config.addinivalue_line("markers", f"{tag}: llmgate case tag")  # known to --strict-markers
@@ -59,7 +59,13 @@ class CaseFile(pytest.File):
             samples = state.settings.repeat or case.repeat or 1
             perturb = case.perturb or (suite.perturb if case.attack is None else None)
             for backend in backends:
-                common = {"case": case, "suite": suite, "backend_name": backend, "group": group}
+                common = {
+                    "case": case,
+                    "suite": suite,
+                    "backend_name": backend,
+                    "group": group,
+                    "gate_terms": gate_terms,
+                }
                 for sample in range(1, samples + 1):
                     yield self._item(
                         CaseItem,
@@ -96,6 +102,7 @@ class CaseItem(pytest.Item):
         suite: SuiteConfig,
         backend_name: str,
         group: str,
+        gate_terms: GateTerms,
         sample: int = 1,
         samples: int = 1,
         **kwargs: Any,
@@ -104,6 +111,7 @@ class CaseItem(pytest.Item):
         self.case = case
         self.suite = suite
         self.backend_name = backend_name
+        self.gate_terms = gate_terms  # what the case's group requires; travels with its reports (llm_gate)
         self.state = self.config.stash[STATE_KEY]
         self.row = new_row(
             case, relative(self.path, self.config.rootpath), group, backend_name, self.nodeid, sample, samples
@@ -118,9 +126,10 @@ class CaseItem(pytest.Item):
         return self.suite.backend(self.backend_name)
 
     def publish(self, row: CaseRow) -> None:
-        """Make ``row`` this item's result, the one its reports carry in user_properties."""
+        """Make ``row`` this item's result: its reports carry it whole, user_properties its JUnit view."""
         self.row = row
-        self.user_properties[:] = [p for p in self.user_properties if not p[0].startswith(PREFIX)] + row.to_properties()
+        others = [p for p in self.user_properties if not p[0].startswith(PREFIX)]
+        self.user_properties[:] = [*others, *row.to_properties()]
 
     @property
     def prompt(self) -> Prompt:
@@ -136,20 +145,38 @@ class CaseItem(pytest.Item):
         """The backend call ``case`` (this item's case by default) needs."""
         case = case or self.case
         label = f"{self.row.where} [{self.backend_name}]"
-        return Request(self.backend_spec, tuple(self.prompt.messages(case.messages)), self.row.sample, label)
+        try:  # the case's vars fill the prompt's {{name}}s before the request (and its cache key) is made
+            prompt = self.prompt.render(case.vars)
+        except UnknownVariable as exc:
+            spec = self.backend_spec
+            raise SpecError(
+                spec.config_path,
+                spec.line,
+                f"backend {self.backend_name!r}: its prompt uses {{{{{exc.name}}}}}, which case {self.row.where} "
+                f"does not define; add {exc.name!r} to the case's 'vars:' (or to 'defaults: vars:')",
+            ) from None
+        return Request(self.backend_spec, tuple(prompt.messages(case.messages)), self.row.sample, label)
 
     def prefetchable(self) -> Request | None:
         """The call to start ahead of the run, when the backend serves this case."""
-        return self.request() if self.backend_spec.prompt_for(self.case.task) is not None else None
+        if self.backend_spec.prompt_for(self.case.task) is None:
+            return None
+        try:
+            return self.request()
+        except SpecError:
+            return None  # setup makes the same request and reports the problem as this case's error
 
     def check(self, case: Case, completion: Completion) -> CaseRow:
         """This item's row with ``completion`` checked against ``case``'s expectations."""
-        prompt = self.prompt
-        if "no_prompt_leak" in case.expect:  # the check protects this backend's own prompt
-            case = replace(case, expect=bind_prompt(case.expect, prompt.system, prompt.few_shot))
-        return score(
-            self.row, case, completion, self.backend_spec.pricing, self.state.secrets(self.suite), self.state.checks
-        )
+        embed = self.state.embeddings.embedder_for(self.suite)
+        prompt = self.prompt.render(case.vars)  # as sent: no_prompt_leak compares against the filled-in text
+        context = CheckContext(self.backend_name, case.messages, prompt, embed)
+        spec, secrets = self.backend_spec, self.state.secrets(self.suite)
+        try:
+            return score(self.row, case, completion, spec.pricing, secrets, self.state.checks, context)
+        except CheckError as exc:  # a check that could not judge (no embedder): an error of the case, not a miss
+            self.publish(errored(self.row, str(exc), secrets))
+        pytest.fail(self.row.error or "", pytrace=False)
 
     def fetch(self) -> None:
         """Get this case's answer: the one prefetched, or a call now."""

@@ -9,9 +9,8 @@ import pytest
 
 from ..answers.cache import CACHE_MODES
 from ..answers.source import AnswerOptions
+from ..suite.cases import CASE_FILE_PATTERNS
 from ..suite.terms import Tolerance, parse_tolerance, parse_volume
-
-DEFAULT_CASE_PATTERNS = ("*.llm.yaml", "*.llm.yml")
 
 
 @dataclass(frozen=True)
@@ -34,6 +33,8 @@ class RunSettings:
     baseline: Path | None = None
     baseline_backend: str | None = None
     fail_on_regression: Tolerance | None = None  # None: compare with the baseline, never fail on it
+    cost_from_cache: bool = False  # --llm-cost-from-cache: price cached answers by their old latencies too
+    junit_misses: str = "failure"  # --llm-junit-misses: a missed case in JUnit XML is a failure or skipped
 
     @classmethod
     def from_pytest(cls, config: pytest.Config) -> RunSettings:
@@ -73,7 +74,7 @@ class RunSettings:
             backends=tuple(config.getoption("llm_backend") or ()),
             config_path=path_option("llm_config"),
             report_json=path_option("llm_report_json"),
-            case_patterns=tuple(config.getini("llmgate_case_patterns") or DEFAULT_CASE_PATTERNS),
+            case_patterns=tuple(config.getini("llmgate_case_patterns") or CASE_FILE_PATTERNS),
             rootdir=Path(config.rootpath),
             report_md=path_option("llm_report_md"),
             report_html=path_option("llm_report_html"),
@@ -93,6 +94,8 @@ class RunSettings:
             baseline=path_option("llm_baseline"),
             baseline_backend=config.getoption("llm_baseline_backend"),
             fail_on_regression=fail_on_regression,
+            cost_from_cache=bool(config.getoption("llm_cost_from_cache")),
+            junit_misses=config.getoption("llm_junit_misses"),
         )
 
 

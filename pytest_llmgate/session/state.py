@@ -4,16 +4,16 @@ backends created, reused by every case."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
+from ..answers.embeddings import Embeddings
 from ..answers.source import Answers
-from ..backends import preflight
 from ..backends.base import Backend, BackendError
+from ..backends.registry import ProviderRegistry, UnknownProvider
 from ..backends.spec import BackendSpec
 from ..checks.registry import CheckRegistry
 from ..errors import SpecError
-from ..suite.cases import load_case_file
 from ..suite.config import SuiteConfig, find_config, load_config
 from ..verdict.analysis import BackendTerms, Terms
 from ..verdict.gate import GateTerms
@@ -26,16 +26,15 @@ class RunState:
 
     def __init__(self, settings: RunSettings, make_backend: Callable[[BackendSpec], Backend | None]):
         self.settings = settings
-        self._make_backend = make_backend
+        self._make_backend = make_backend  # plugins' pytest_llmgate_make_backend, asked before the registry
         self.checks = CheckRegistry()  # built-ins plus what plugins register (pytest_llmgate_register_checks)
-        self._configs: dict[Path, SuiteConfig] = {}
+        self.providers = ProviderRegistry()  # built-ins plus pytest_llmgate_register_providers
+        self._configs: dict[Path, SuiteConfig | SpecError] = {}  # a broken config is read (and reported) once
         self._config_paths: dict[Path, Path | None] = {}  # by case file folder
         self._backends: dict[tuple[Path, str], Backend | Exception] = {}
-        self.answers = Answers(settings.answers, self.backend)
+        self.answers = Answers(settings.answers, self.backend, providers=self.providers)
+        self.embeddings = Embeddings(settings.answers, self.providers)  # for similar: checks, made on first use
         self._perturb_calls_left = settings.perturb_max
-        self._gates: dict[
-            str, GateTerms
-        ] = {}  # by group; filled at collection, or from the files on an xdist controller
 
     def suite_for(self, case_file: Path) -> SuiteConfig:
         """The config of ``case_file``: ``--llm-config`` or the nearest llmgate.yaml above it."""
@@ -51,24 +50,30 @@ class RunState:
                 "create one (see docs/config.md) or pass --llm-config",
             )
         if path not in self._configs:
-            self._configs[path] = load_config(path)
-        return self._configs[path]
+            try:
+                suite = self._configs[path] = load_config(path, providers=self.providers)
+            except SpecError as exc:
+                self._configs[path] = exc
+            else:
+                for provider in {self.providers.declared(spec.provider) for spec in suite.backends.values()}:
+                    provider.warm_up()  # e.g. the openai SDK loads while the rest is collected
+        found = self._configs[path]
+        if isinstance(found, SpecError):
+            raise found
+        return found
 
-    def record_group(self, group: str, terms: GateTerms) -> None:
-        """Remember the gate terms of ``group`` (seen while collecting its cases)."""
-        self._gates[group] = terms
-
-    def group_terms(self, row: CaseRow) -> GateTerms:
-        """The gate terms of ``row``'s group: recorded at collection, else read from its files
-        (a group named after the case file is that file's own ``thresholds:``)."""
-        if row.group not in self._gates:
-            path = self.settings.rootdir / row.file
-            suite = self.suite_for(path)
-            file_thresholds = load_case_file(path, self.checks).thresholds if row.group == row.file else None
-            self._gates[row.group] = GateTerms(
-                suite.thresholds if file_thresholds is None else file_thresholds, suite.max_error_rate
-            )
-        return self._gates[row.group]
+    def setup_problem(self, case_file: Path) -> SpecError | None:
+        """What is wrong with the run's setup for ``case_file``, not with the file itself: its llmgate.yaml
+        does not load, or it selects no backend. None when the setup is fine or no config governs the file."""
+        try:
+            suite = self.suite_for(case_file)
+        except SpecError as exc:
+            return exc if self._config_paths.get(case_file.parent) is not None else None
+        try:
+            suite.selected(list(self.settings.backends))
+        except SpecError as exc:
+            return exc
+        return None
 
     def perturb_budget(self, wanted: int) -> int:
         """How many calls a perturbation search may make: ``wanted``, or what is left of --llm-perturb-max."""
@@ -79,9 +84,19 @@ class RunState:
         self._perturb_calls_left -= calls
 
     def check_backends(self, selected: Iterable[tuple[Path, str]]) -> None:
-        """Raise SpecError for the first (case file, backend name) whose backend is unknown or cannot start."""
+        """Raise SpecError for the first (case file, backend name) whose backend is unknown or cannot start.
+        A provider no registered provider knows is offered to the plugins' make_backend now; none making it
+        is an error here, before any call. What a plugin made wrongly fails each of its cases instead."""
         for case_file, name in dict.fromkeys(selected):
-            preflight(self.suite_for(case_file).backend(name), needs_key=self.settings.answers.replay is None)
+            spec = self.suite_for(case_file).backend(name)
+            self.providers.preflight(spec, needs_key=self.settings.answers.replay is None)
+            if self.providers.get(spec.provider) is None:
+                try:
+                    self.backend(spec)
+                except (SpecError, BackendError) as exc:
+                    if isinstance(exc, UnknownProvider):
+                        raise
+                    # Made wrongly, or it failed to start: each of its cases errors with it, as a built-in's would.
 
     @staticmethod
     def secrets(suite: SuiteConfig) -> tuple[str, ...]:
@@ -91,20 +106,16 @@ class RunState:
         )
 
     def backend(self, spec: BackendSpec) -> Backend:
-        """The backend for ``spec``, created on first use; a failure to start is raised again for every case.
+        """The backend for ``spec``, created on first use: by a plugin's make_backend (which may replace a
+        built-in provider), else by its registered provider. A failure to start is raised again for every case.
         Not thread-safe on its own: Answers calls it under its lock."""
         key = (spec.config_path, spec.name)
         if key not in self._backends:
             try:
-                preflight(spec, needs_key=self.settings.answers.replay is None)
+                self.providers.preflight(spec, needs_key=self.settings.answers.replay is None)
                 backend = self._make_backend(spec)
                 if backend is None:
-                    raise SpecError(
-                        spec.config_path,
-                        spec.line,
-                        f"backend {spec.name!r}: no plugin provides provider "
-                        f"{spec.provider!r}; built-in providers: openai, llama_cpp, fake",
-                    )
+                    backend = self.providers.make(spec)
                 if not isinstance(backend, Backend):
                     raise SpecError(
                         spec.config_path,
@@ -120,11 +131,10 @@ class RunState:
             raise found
         return found
 
-    def run_terms(self, rows: Iterable[CaseRow]) -> Terms:
-        """The gate terms of every group in ``rows``, the approach and pricing of each backend, and
-        volume, horizon and decision policy from the config of the first case file (by path), with
-        ``--llm-volume`` winning over its ``volume:``."""
-        gates: dict[str, GateTerms] = {}
+    def run_terms(self, rows: Iterable[CaseRow], gates: Mapping[str, GateTerms]) -> Terms:
+        """``gates`` (the terms of each group, as its cases reported them) with the approach and pricing of
+        each backend, and volume, horizon and decision policy from the config of the first case file (by
+        path), with ``--llm-volume`` winning over its ``volume:``."""
         backends: dict[str, BackendTerms] = {}
         first: SuiteConfig | None = None
         for row in sorted(rows, key=lambda r: r.file):
@@ -132,7 +142,6 @@ class RunState:
                 continue  # a case known only by its node id (never run under xdist): no terms to find
             suite = self.suite_for(self.settings.rootdir / row.file)
             first = first or suite
-            gates.setdefault(row.group, self.group_terms(row))
             spec = suite.backends.get(row.backend)
             if spec is not None and row.backend not in backends:
                 backends[row.backend] = BackendTerms(
@@ -157,11 +166,13 @@ class RunState:
 
     def all_secrets(self) -> tuple[str, ...]:
         """The API keys of every config loaded, to be redacted from what the run writes."""
-        return tuple(dict.fromkeys(key for suite in self._configs.values() for key in self.secrets(suite)))
+        suites = (suite for suite in self._configs.values() if isinstance(suite, SuiteConfig))
+        return tuple(dict.fromkeys(key for suite in suites for key in self.secrets(suite)))
 
     def close(self) -> None:
         """Stop fetching answers, then close every backend created."""
         self.answers.close()
+        self.embeddings.close()
         for backend in self._backends.values():
             if not isinstance(backend, Exception):
                 backend.close()

@@ -8,18 +8,21 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from ..backends.spec import UnknownVariable, render
 from ..checks.registry import CORRECTNESS, DEFAULT_CHECKS, FORMAT, CheckRegistry
-from ..errors import SpecError
+from ..errors import SpecError, SpecErrors
 from ..robustness.attacks import expand as expand_attacks
 from ..robustness.attacks import pick_target
 from ..robustness.attacks import resolve as resolve_attacks
 from ..robustness.perturb import PerturbSpec
+from .sources import read_source
 from .terms import CATEGORIES, Threshold, parse_thresholds
 from .yamlio import LineDict, LineList, expect_mapping, line_of, load_yaml, reject_unknown, type_name
 
 ROLES = ("system", "user", "assistant")
 _ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 FILE_KEYS = ("defaults", "thresholds", "cases")
+CASE_FILE_PATTERNS = ("*.llm.yaml", "*.llm.yml")  # the default of the llmgate_case_patterns ini
 CASE_KEYS = (
     "id",
     "category",
@@ -34,6 +37,7 @@ CASE_KEYS = (
     "repeat",
     "perturb",
     "attacks",
+    "vars",
 )
 MAX_REPEAT = 100
 
@@ -56,6 +60,8 @@ class Case:
     attacks: tuple[str, ...] = ()  # attack templates or families that turn this case into adversarial ones
     attack: str | None = None  # for a case made by an attack template: its name
     attack_family: str | None = None
+    # {{name}} values: the input is rendered with them at load time, the backend's prompt per request
+    vars: Mapping[str, str] = field(default_factory=dict)
     line: int = 0
 
     @property
@@ -81,28 +87,57 @@ def category_from_filename(path: Path) -> str | None:
 
 
 def load_case_file(path: Path, checks: CheckRegistry = DEFAULT_CHECKS) -> CaseFileSpec:
-    """Parse and validate a case file against ``checks``; raise SpecError with file and line on any problem."""
+    """Parse and validate a case file against ``checks``; raise one SpecError listing every problem
+    (the file's own keys, then the first problem of each case), with file and line."""
     data = load_yaml(path, "case file")
     if data is None:
         raise SpecError(path, None, "the file is empty; it needs a 'cases:' list")
     root = expect_mapping(data, path, 1, "a case file")
-    reject_unknown(root, FILE_KEYS, path, "top-level key")
-    defaults = expect_mapping(root.get("defaults", LineDict()), path, root.line_of("defaults"), "'defaults'")
-    reject_unknown(defaults, CASE_KEYS[1:], path, "key in 'defaults'")
-    thresholds = parse_thresholds(root["thresholds"], path) if "thresholds" in root else None
+    errors = SpecErrors()
+    with errors.part():
+        reject_unknown(root, FILE_KEYS, path, "top-level key")
+    defaults = LineDict()
+    with errors.part():
+        defaults = expect_mapping(root.get("defaults", LineDict()), path, root.line_of("defaults"), "'defaults'")
+        reject_unknown(defaults, CASE_KEYS[1:], path, "key in 'defaults'")
+    thresholds = None
+    with errors.part():
+        thresholds = parse_thresholds(root["thresholds"], path) if "thresholds" in root else None
     raw_cases = root.get("cases")
+    source_path = path  # where the cases are written: this file, or the CSV/JSONL file 'cases: {from: ...}' names
+    if isinstance(raw_cases, dict) and raw_cases:
+        with errors.part():
+            source = read_source(raw_cases, path)
+            source_path, raw_cases = source.path, list(source.rows)
+        if isinstance(raw_cases, dict):
+            errors.raise_any()
     if not isinstance(raw_cases, list) or not raw_cases:
-        raise SpecError(path, root.line_of("cases") or 1, "'cases' must be a non-empty list of cases")
+        errors.add(
+            SpecError(
+                path,
+                root.line_of("cases") or 1,
+                "'cases' must be a non-empty list of cases, or {from: FILE.csv, input: COLUMN, ...} (docs/cases.md)",
+            )
+        )
+        errors.raise_any()
+    assert isinstance(raw_cases, list)
     file_category = category_from_filename(path)
     cases: list[Case] = []
     seen: dict[str, int] = {}
     for index, raw in enumerate(raw_cases):
         line = raw_cases.item_lines[index] if isinstance(raw_cases, LineList) else 0
-        case = _parse_case(expect_mapping(raw, path, line, "a case"), defaults, file_category, path, checks)
-        if case.id in seen:
-            raise SpecError(path, case.line, f"duplicate case id {case.id!r} (first at line {seen[case.id]})")
-        seen[case.id] = case.line
-        cases.append(case)
+        with errors.part():
+            if isinstance(raw, SpecError):  # a row of a case source that makes no case
+                raise raw
+            raw = expect_mapping(raw, source_path, line, "a case")
+            case = _parse_case(raw, defaults, file_category, source_path, checks)
+            if case.id in seen:
+                raise SpecError(
+                    source_path, case.line, f"duplicate case id {case.id!r} (first at line {seen[case.id]})"
+                )
+            seen[case.id] = case.line
+            cases.append(case)
+    errors.raise_any()
     return CaseFileSpec(path, tuple(cases), thresholds)
 
 
@@ -135,7 +170,8 @@ def _parse_case(
         raise SpecError(
             path, key_line("category"), f"{where}: unknown category {category!r}; use one of {', '.join(CATEGORIES)}"
         )
-    messages = _parse_messages(merged, path, line, key_line, where)
+    variables = _parse_vars(merged, path, key_line, where)
+    messages = _parse_messages(merged, path, line, key_line, where, variables)
     check_specs = {}
     for key, kind in (("expect", CORRECTNESS), ("format", FORMAT)):
         spec = expect_mapping(merged.get(key, {}), path, key_line(key), f"{where}: {key!r}")
@@ -180,6 +216,7 @@ def _parse_case(
         repeat=repeat,
         perturb=perturb,
         attacks=attacks,
+        vars=variables,
         line=line,
     )
 
@@ -230,8 +267,38 @@ def _robustness(
     return perturb, tuple(attacks)
 
 
+def _parse_vars(merged: Mapping[str, Any], path: Path, key_line: Callable[[str], int], where: str) -> dict[str, str]:
+    """The case's ``vars:``: identifier names to text (numbers are written as text)."""
+    raw = expect_mapping(merged.get("vars", {}), path, key_line("vars"), f"{where}: 'vars'")
+    variables = {}
+    for name, value in raw.items():
+        if not name.isidentifier():
+            raise SpecError(
+                path, raw.line_of(name), f"{where}: var name {name!r} must be an identifier, e.g. customer_name"
+            )
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise SpecError(
+                path, raw.line_of(name), f"{where}: var {name!r} must be a string, got {type_name(value)}; quote it"
+            )
+        variables[name] = str(value)
+    return variables
+
+
+def _rendered(text: str, variables: Mapping[str, str], path: Path, line: int, where: str, key: str) -> str:
+    """``text`` with the case's vars filled in; a ``{{name}}`` the case does not define is an error at ``line``."""
+    try:
+        return render(text, variables)
+    except UnknownVariable as exc:
+        known = f" (its vars: {', '.join(sorted(variables))})" if variables else ""
+        raise SpecError(
+            path,
+            line,
+            f"{where}: {key} uses {{{{{exc.name}}}}}, which the case does not define{known}; add it under 'vars:'",
+        ) from None
+
+
 def _parse_messages(
-    merged: Mapping[str, Any], path: Path, line: int, key_line, where: str
+    merged: Mapping[str, Any], path: Path, line: int, key_line, where: str, variables: Mapping[str, str]
 ) -> tuple[dict[str, str], ...]:
     has_input, has_messages = "input" in merged, "messages" in merged
     if has_input == has_messages:
@@ -242,7 +309,7 @@ def _parse_messages(
         text = merged["input"]
         if not isinstance(text, str):
             raise SpecError(path, key_line("input"), f"{where}: 'input' must be a string, got {type_name(text)}")
-        return ({"role": "user", "content": text},)
+        return ({"role": "user", "content": _rendered(text, variables, path, key_line("input"), where, "'input'")},)
     raw = merged["messages"]
     if not isinstance(raw, list) or not raw:
         raise SpecError(
@@ -259,7 +326,8 @@ def _parse_messages(
             raise SpecError(
                 path, message_line, f"{where}: message role must be one of {', '.join(ROLES)} and content a string"
             )
-        messages.append({"role": message["role"], "content": message["content"]})
+        content = _rendered(message["content"], variables, path, message_line, where, "a message")
+        messages.append({"role": message["role"], "content": content})
     if messages[-1]["role"] != "user":
         raise SpecError(path, key_line("messages"), f"{where}: the last message must be from the user")
     return tuple(messages)

@@ -15,8 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from ..backends.embedders import EMBEDDING_PROVIDERS, LOCAL_EMBEDDERS
+from ..backends.provider import TEXT, Provider, Rule, one_of, rules, whole
+from ..backends.registry import DEFAULT_PROVIDERS, ProviderRegistry
 from ..backends.spec import APPROACHES, BackendSpec, Pricing, Prompt
-from ..errors import SpecError
+from ..errors import SpecError, SpecErrors
 from ..robustness.perturb import PerturbSpec
 from .terms import (
     CATEGORIES,
@@ -41,32 +46,33 @@ CONFIG_KEYS = (
     "volume",
     "horizon_months",
     "decision",
+    "embedder",
 )
+# The keys every backend takes, whatever its provider; a provider adds its own (Provider.settings).
 BACKEND_KEYS = (
     "provider",
     "model",
-    "base_url",
-    "api_key_env",
     "system_prompt",
     "few_shot",
     "tasks",
     "params",
     "pricing",
-    "stream",
-    "timeout_s",
-    "max_retries",
-    "n_ctx",
-    "n_threads",
-    "lora",
-    "lora_scale",
-    "prefix_cache",
     "options",
     "description",
     "approach",
     "concurrency",
     "thresholds",
 )
-PARAM_KEYS = ("temperature", "max_tokens", "top_p", "seed", "stop", "frequency_penalty", "presence_penalty")
+MAX_CONCURRENCY = 256
+_CALLS = whole(1, MAX_CONCURRENCY, unit="of calls at once")
+_COMMON_RULES = rules(
+    description=TEXT,
+    approach=one_of(*APPROACHES),
+    concurrency=Rule(
+        lambda v: _CALLS.test(v) or (isinstance(v, dict) and set(v) == {"fixed"} and _CALLS.test(v["fixed"])),
+        f"{_CALLS.wanted} (the ceiling, adapted under overload) or {{fixed: N}} (exactly N)",
+    ),
+)
 _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -77,13 +83,15 @@ class SuiteConfig:
     path: Path
     backends: Mapping[str, BackendSpec]
     default_backend: str | None
-    thresholds: Mapping[str, Threshold]
+    thresholds: Mapping[str, Threshold] = field(default_factory=dict)
     volume_per_day: float | None = None
     horizon_months: float = DEFAULT_HORIZON_MONTHS
     decision: DecisionPolicy = field(default_factory=DecisionPolicy)
     max_error_rate: float = 0.0  # 'errors: {max_rate: ...}': the share of unanswered cases a gate tolerates
     regression_tolerance: Mapping[str, Tolerance] = field(default_factory=dict)  # 'regression:' per category
     perturb: PerturbSpec | None = None  # 'perturb:' for every case that names none
+    embedder: str | None = None  # 'embedder:' for similar: checks (None: the in-process default)
+    embedder_line: int | None = None
     backend_thresholds: Mapping[str, Mapping[str, Threshold]] = field(
         default_factory=dict
     )  # per backend, over the suite's
@@ -113,42 +121,47 @@ def find_config(start: Path, name: str = CONFIG_NAME) -> Path | None:
     return None
 
 
-def load_config(path: Path, environ: Mapping[str, str] | None = None) -> SuiteConfig:
-    """Parse and validate a suite config; raise SpecError with file and line on any problem."""
+def load_config(
+    path: Path, environ: Mapping[str, str] | None = None, providers: ProviderRegistry = DEFAULT_PROVIDERS
+) -> SuiteConfig:
+    """Parse and validate a suite config against ``providers``; raise one SpecError listing every problem
+    (each backend and each top-level key checked on its own), with file and line."""
     environ = os.environ if environ is None else environ
     data = load_yaml(path, "config file")
     root = expect_mapping(data if data is not None else {}, path, 1, "the config")
-    reject_unknown(root, CONFIG_KEYS, path, "top-level key")
-    raw_backends = expect_mapping(root.get("backends", {}), path, root.line_of("backends"), "'backends'")
-    backends = {
-        name: _parse_backend(name, raw, raw_backends.line_of(name), path, environ) for name, raw in raw_backends.items()
-    }
+    errors = SpecErrors()
+    with errors.part():
+        reject_unknown(root, CONFIG_KEYS, path, "top-level key")
+    backends: dict[str, BackendSpec] = {}
+    backend_thresholds: dict[str, dict[str, Threshold]] = {}
+    raw_backends = LineDict()
+    with errors.part():
+        raw_backends = expect_mapping(root.get("backends", {}), path, root.line_of("backends"), "'backends'")
+    for name, raw in raw_backends.items():
+        with errors.part():
+            backends[name], thresholds = _parse_backend(name, raw, raw_backends.line_of(name), path, environ, providers)
+            if thresholds is not None:
+                backend_thresholds[name] = thresholds
     default = root.get("default_backend")
+    with errors.part():
+        _check_default(default, raw_backends, root, path)
+    parsed: dict[str, Any] = {}
+    for key, parse in _TOP_LEVEL_PARSERS.items():
+        if key in root:
+            with errors.part():
+                parsed.update(parse(root, path))
+    errors.raise_any()
+    return SuiteConfig(path, backends, default, backend_thresholds=backend_thresholds, **parsed)
+
+
+def _check_default(default: Any, backends: Mapping[str, Any], root: LineDict, path: Path) -> None:
+    """``default_backend`` must name a backend under ``backends:``."""
+    line = root.line_of("default_backend")
     if default is not None and not isinstance(default, str):
-        raise SpecError(
-            path, root.line_of("default_backend"), f"default_backend must be a backend's name, got {type_name(default)}"
-        )
+        raise SpecError(path, line, f"default_backend must be a backend's name, got {type_name(default)}")
     if default is not None and default not in backends:
-        raise SpecError(
-            path, root.line_of("default_backend"), f"default_backend {default!r} is not defined under 'backends'"
-        )
-    thresholds = parse_thresholds(root["thresholds"], path) if "thresholds" in root else {}
-    backend_thresholds = {
-        name: parse_thresholds(raw["thresholds"], path)
-        for name, raw in raw_backends.items()
-        if isinstance(raw, dict) and "thresholds" in raw
-    }
-    return SuiteConfig(
-        path,
-        backends,
-        default,
-        thresholds,
-        **_parse_economics(root, path),
-        backend_thresholds=backend_thresholds,
-        max_error_rate=_parse_error_tolerance(root, path),
-        regression_tolerance=_parse_regression(root, path),
-        perturb=_parse_perturb(root, path),
-    )
+        known = ", ".join(backends) or "none"
+        raise SpecError(path, line, f"default_backend {default!r} is not defined under 'backends' (defined: {known})")
 
 
 def _parse_perturb(root: LineDict, path: Path) -> PerturbSpec | None:
@@ -159,6 +172,31 @@ def _parse_perturb(root: LineDict, path: Path) -> PerturbSpec | None:
         return PerturbSpec.from_mapping(root["perturb"])
     except ValueError as exc:
         raise SpecError(path, root.line_of("perturb"), str(exc)) from None
+
+
+def _parse_embedder(root: LineDict, path: Path) -> str:
+    """The ``embedder:`` of similar: checks: a backend of this file of a provider that embeds, or an in-process one."""
+    name, line = root["embedder"], root.line_of("embedder")
+    local = ", ".join(LOCAL_EMBEDDERS)
+    if not isinstance(name, str) or not name:
+        raise SpecError(path, line, f"'embedder' must be a backend's name or one of {local}, got {type_name(name)}")
+    backends = root.get("backends")
+    raw = backends.get(name) if isinstance(backends, dict) else None
+    if raw is not None and name in LOCAL_EMBEDDERS:
+        raise SpecError(
+            path, line, f"'embedder: {name}' names both a backend and the in-process embedder; rename the backend"
+        )
+    if raw is None and name not in LOCAL_EMBEDDERS:
+        raise SpecError(path, line, f"'embedder' {name!r} is neither a backend of this file nor one of {local}")
+    provider = raw.get("provider") if isinstance(raw, dict) else None
+    if raw is not None and provider not in EMBEDDING_PROVIDERS:
+        raise SpecError(
+            path,
+            line,
+            f"'embedder' {name!r} is a backend of provider {provider}, which serves no embeddings; "
+            f"name a backend of provider {' or '.join(EMBEDDING_PROVIDERS)} (its model an embeddings model), or one of {local}",
+        )
+    return name
 
 
 def _parse_regression(root: LineDict, path: Path) -> dict[str, Tolerance]:
@@ -197,24 +235,17 @@ def _parse_error_tolerance(root: LineDict, path: Path) -> float:
     return float(rate)
 
 
-def _parse_economics(root: LineDict, path: Path) -> dict[str, Any]:
-    """The ``volume``, ``horizon_months`` and ``decision`` keys, validated."""
+def _checked(root: LineDict, path: Path, key: str, parse: Callable[[Any], Any]) -> Any:
+    """``parse(root[key])``, its ValueError a SpecError at the key's line."""
+    try:
+        return parse(root[key])
+    except ValueError as exc:
+        raise SpecError(path, root.line_of(key), str(exc)) from None
 
-    def checked(key: str, parse: Callable[[Any], Any]) -> Any:
-        try:
-            return parse(root[key])
-        except ValueError as exc:
-            raise SpecError(path, root.line_of(key), str(exc)) from None
 
-    parsed: dict[str, Any] = {}
-    if root.get("volume") is not None:
-        parsed["volume_per_day"] = checked("volume", parse_volume)
-    if "horizon_months" in root:
-        parsed["horizon_months"] = checked("horizon_months", _horizon)
-    if "decision" in root:
-        decision = expect_mapping(root["decision"], path, root.line_of("decision"), "'decision'")
-        parsed["decision"] = checked("decision", lambda _: DecisionPolicy.from_mapping(decision))
-    return parsed
+def _parse_decision(root: LineDict, path: Path) -> DecisionPolicy:
+    decision = expect_mapping(root["decision"], path, root.line_of("decision"), "'decision'")
+    return _checked(root, path, "decision", lambda _: DecisionPolicy.from_mapping(decision))
 
 
 def _horizon(value: Any) -> float:
@@ -223,114 +254,187 @@ def _horizon(value: Any) -> float:
     return float(value)
 
 
-# Parsed on their own below, with their own expansion (or none: pricing holds numbers).
-_PARSED_APART = ("system_prompt", "few_shot", "tasks", "params", "pricing", "thresholds")
+# Each top-level key but backends and default_backend: the SuiteConfig fields it gives, checked on its own.
+_TOP_LEVEL_PARSERS: dict[str, Callable[[LineDict, Path], dict[str, Any]]] = {
+    "thresholds": lambda root, path: {"thresholds": parse_thresholds(root["thresholds"], path)},
+    "volume": lambda root, path: (
+        {} if root["volume"] is None else {"volume_per_day": _checked(root, path, "volume", parse_volume)}
+    ),
+    "horizon_months": lambda root, path: {"horizon_months": _checked(root, path, "horizon_months", _horizon)},
+    "decision": lambda root, path: {"decision": _parse_decision(root, path)},
+    "errors": lambda root, path: {"max_error_rate": _parse_error_tolerance(root, path)},
+    "regression": lambda root, path: {"regression_tolerance": _parse_regression(root, path)},
+    "perturb": lambda root, path: {"perturb": _parse_perturb(root, path)},
+    "embedder": lambda root, path: {"embedder": _parse_embedder(root, path), "embedder_line": root.line_of("embedder")},
+}
 
 
-def _parse_backend(name: str, raw: Any, line: int, path: Path, environ: Mapping[str, str]) -> BackendSpec:
-    node = expect_mapping(raw, path, line, f"backend {name!r}")
-    if "api_key" in node:
-        raise SpecError(
-            path,
-            node.line_of("api_key"),
-            f"backend {name!r}: never write a key in the config; set 'api_key_env: VARIABLE_NAME' instead",
-        )
-    reject_unknown(node, BACKEND_KEYS, path, f"key in backend {name!r}")
-    missing: list[str] = []
-
-    def expand(value: Any) -> Any:
-        return _expand(value, environ, missing)
-
-    values = {key: expand(value) for key, value in node.items() if key not in _PARSED_APART}
+def _parse_backend(
+    name: str, raw: Any, line: int, path: Path, environ: Mapping[str, str], providers: ProviderRegistry
+) -> tuple[BackendSpec, dict[str, Threshold] | None]:
+    """One backend and its own thresholds, every key checked (its provider's by the rules the provider
+    declares); one SpecError listing all of the backend's problems."""
     where = f"backend {name!r}"
+    node = expect_mapping(raw, path, line, where)
+    errors = SpecErrors()
     for key in ("provider", "model"):
         # Checked before expansion: an unset ${VAR} only blocks this backend when it is selected.
         if not isinstance(node.get(key), str) or not node[key]:
-            raise SpecError(path, node.line_of(key), f"{where} needs {key!r} (a string)")
-    params = expect_mapping(node.get("params", {}), path, node.line_of("params"), f"{where}: 'params'")
-    reject_unknown(params, PARAM_KEYS, path, f"parameter in {where}")
-    pricing_node = node.get("pricing", {})
-    try:
-        pricing = Pricing.from_mapping(
-            expect_mapping(pricing_node, path, node.line_of("pricing"), f"{where}: 'pricing'")
-        )
-    except ValueError as exc:
-        raise SpecError(path, node.line_of("pricing"), f"{where}: {exc}") from None
-    raw_options = values.get("options")  # 'options:' with nothing after it reads as null
-    options = expect_mapping(
-        {} if raw_options is None else raw_options, path, node.line_of("options"), f"{where}: 'options'"
+            errors.add(SpecError(path, node.line_of(key), f"{where} needs {key!r} (a string)"))
+    missing: list[str] = []
+    values: dict[str, Any] = {}
+    unresolved: set[str] = set()  # keys whose value used an unset variable: checked when the backend is selected
+    for key, value in node.items():
+        if key not in _PARSED_APART:
+            before = len(missing)
+            values[key] = _expand(value, environ, missing)
+            if len(missing) > before:
+                unresolved.add(key)
+    provider_name = values["provider"] if isinstance(values.get("provider"), str) else ""
+    provider = providers.declared(provider_name)
+    _check_keys(node, values, unresolved, provider, providers, provider_name, path, where, errors)
+    params: dict[str, Any] = {}
+    with errors.part():
+        params = _parse_params(node, provider, environ, missing, path, where)
+    pricing = Pricing()
+    with errors.part():
+        pricing_node = expect_mapping(node.get("pricing", {}), path, node.line_of("pricing"), f"{where}: 'pricing'")
+        try:
+            pricing = Pricing.from_mapping(pricing_node)
+        except ValueError as exc:
+            raise SpecError(path, node.line_of("pricing"), f"{where}: {exc}") from None
+    options: dict[str, Any] = {}
+    with errors.part():
+        options = _parse_options(node, values.get("options"), provider, path, where)
+    tasks: dict[str, Prompt] = {}
+    with errors.part():
+        tasks = _parse_tasks(node, path, where, lambda value: _expand(value, environ, missing))
+    prompt = Prompt()
+    with errors.part():
+        prompt = _parse_prompt(node, path, lambda value: _expand(value, environ, missing))
+    thresholds = None
+    if "thresholds" in node:
+        with errors.part():
+            thresholds = parse_thresholds(node["thresholds"], path)
+    errors.raise_any()
+    scalars = {key: values[key] for key in (*provider.settings, *_COMMON_RULES) if key in values}
+    if isinstance(scalars.get("concurrency"), dict):  # {fixed: N}: exactly N calls at once, never adapted
+        scalars.update(concurrency=scalars["concurrency"]["fixed"], concurrency_fixed=True)
+    spec = BackendSpec(
+        name=name,
+        provider=values["provider"],
+        model=values["model"],
+        config_path=path,
+        line=line,
+        prompt=prompt,
+        tasks=tasks,
+        params=params,
+        pricing=pricing,
+        options=options,
+        missing_env=tuple(dict.fromkeys(missing)),
+        **scalars,
     )
+    return spec, thresholds
+
+
+# Parsed on their own, with their own expansion (or none: pricing holds numbers).
+_PARSED_APART = ("system_prompt", "few_shot", "tasks", "params", "pricing", "thresholds")
+
+
+def _check_keys(
+    node: LineDict,
+    values: Mapping[str, Any],
+    unresolved: set[str],
+    provider: Provider,
+    providers: ProviderRegistry,
+    provider_name: str,
+    path: Path,
+    where: str,
+    errors: SpecErrors,
+) -> None:
+    """Every key of a backend known to its provider (or common to all), and each value as its rule asks."""
+    if "api_key" in node:
+        errors.add(
+            SpecError(
+                path,
+                node.line_of("api_key"),
+                f"{where}: never write a key in the config; set 'api_key_env: VARIABLE_NAME' instead",
+            )
+        )
+    known = (*BACKEND_KEYS, *provider.settings)
+    for key in node:
+        if key in known or key == "api_key":
+            continue
+        owners = providers.owners(key)
+        if owners:
+            message = f"{where}: {key!r} is a setting of provider {' and '.join(owners)}, not of {provider_name}"
+        else:
+            message = f"unknown key in {where} {key!r}; known: {', '.join(known)}"
+        errors.add(SpecError(path, node.line_of(key), message))
+    for key, value in values.items():
+        rule = provider.settings.get(key) or _COMMON_RULES.get(key)
+        if rule is not None and key not in unresolved and (problem := rule.problem(key, value)) is not None:
+            errors.add(SpecError(path, node.line_of(key), f"{where}: {problem}"))
+
+
+def _parse_params(
+    node: LineDict, provider: Provider, environ: Mapping[str, str], missing: list[str], path: Path, where: str
+) -> dict[str, Any]:
+    """The backend's ``params:``, each a param its provider takes, of the type and in the range it declares."""
+    raw = node.get("params")
+    params = expect_mapping({} if raw is None else raw, path, node.line_of("params"), f"{where}: 'params'")
+    errors = SpecErrors()
+    result = {}
+    for key, value in params.items():
+        line = params.line_of(key)
+        rule = provider.params.get(key)
+        if rule is None:
+            errors.add(
+                SpecError(path, line, f"unknown parameter in {where} {key!r}; known: {', '.join(provider.params)}")
+            )
+            continue
+        before = len(missing)
+        result[key] = _expand(value, environ, missing)
+        if len(missing) > before:
+            continue  # checked once the variable is set: the backend is unusable until then
+        if result[key] != value and not rule.test(result[key]):
+            result[key] = _as_number(result[key])  # 'temperature: ${TEMP}' expands to the text '0.7'
+        if (problem := rule.problem(key, result[key])) is not None:
+            errors.add(SpecError(path, line, f"{where}: param {problem}"))
+    errors.raise_any()
+    return result
+
+
+def _as_number(text: str) -> Any:
+    """The number an expanded text spells (YAML's reading of '0.7' or '64'), else the text itself."""
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else text
+
+
+def _parse_options(node: LineDict, raw: Any, provider: Provider, path: Path, where: str) -> dict[str, Any]:
+    """The backend's ``options:`` (null reads as none), checked by its provider."""
+    options = expect_mapping({} if raw is None else raw, path, node.line_of("options"), f"{where}: 'options'")
+    written = node.get("options")
+    lines = written if isinstance(written, LineDict) else options
+    errors = SpecErrors()
+    for key, problem in provider.check_options(options):
+        errors.add(SpecError(path, lines.line_of(key), f"{where}: {problem}"))
+    errors.raise_any()
+    return dict(options)
+
+
+def _parse_tasks(node: LineDict, path: Path, where: str, expand: Callable[[str], str]) -> dict[str, Prompt]:
+    """The backend's ``tasks:``: a prompt per task name."""
     tasks_node = expect_mapping(node.get("tasks", {}), path, node.line_of("tasks"), f"{where}: 'tasks'")
     tasks = {}
     for task, task_raw in tasks_node.items():
         task_node = expect_mapping(task_raw, path, tasks_node.line_of(task), f"{where}: task {task!r}")
         reject_unknown(task_node, ("system_prompt", "few_shot"), path, f"key in {where} task {task!r}")
         tasks[task] = _parse_prompt(task_node, path, expand)
-    scalars = {key: values[key] for key in _SCALAR_TYPES if key in values}
-    _check_scalars(scalars, node, path, where)
-    return BackendSpec(
-        name=name,
-        provider=values["provider"],
-        model=values["model"],
-        config_path=path,
-        line=line,
-        prompt=_parse_prompt(node, path, expand),
-        tasks=tasks,
-        params=expand(dict(params)),
-        pricing=pricing,
-        options=dict(options),
-        missing_env=tuple(dict.fromkeys(missing)),
-        **scalars,
-    )
-
-
-_SCALAR_TYPES: dict[str, tuple[type, ...]] = {
-    "api_key_env": (str,),
-    "stream": (bool,),
-    "timeout_s": (int, float),
-    "max_retries": (int,),
-    "n_ctx": (int,),
-    "n_threads": (int,),
-    "lora": (str,),
-    "lora_scale": (int, float),
-    "prefix_cache": (bool,),
-    "description": (str,),
-    "approach": (str,),
-    "base_url": (str, list),
-    "concurrency": (int,),
-}
-MAX_RETRIES = 10
-MAX_CONCURRENCY = 256
-
-# The values each scalar may take once its type is right: (test, what the message asks for).
-_SCALAR_RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "timeout_s": (lambda v: math.isfinite(v) and v > 0, "a number of seconds > 0"),
-    "max_retries": (lambda v: 0 <= v <= MAX_RETRIES, f"a whole number from 0 to {MAX_RETRIES}"),
-    "n_ctx": (lambda v: v > 0, "a number of tokens > 0"),
-    "n_threads": (lambda v: v >= 1, "a number of threads >= 1"),
-    "lora_scale": (math.isfinite, "a finite number"),
-    "approach": (lambda v: v in APPROACHES, f"one of {', '.join(APPROACHES)}"),
-    "base_url": (
-        lambda v: isinstance(v, str) or (bool(v) and all(isinstance(u, str) and u for u in v)),
-        "a URL or a non-empty list of URLs",
-    ),
-    "concurrency": (lambda v: 1 <= v <= MAX_CONCURRENCY, f"a number of calls at once from 1 to {MAX_CONCURRENCY}"),
-}
-
-
-def _check_scalars(scalars: Mapping[str, Any], node: LineDict, path: Path, where: str) -> None:
-    for key, value in scalars.items():
-        allowed = _SCALAR_TYPES[key]
-        wrong_bool = isinstance(value, bool) and bool not in allowed
-        if wrong_bool or not isinstance(value, allowed):
-            raise SpecError(
-                path,
-                node.line_of(key),
-                f"{where}: {key!r} must be {' or '.join(t.__name__ for t in allowed)}, got {type_name(value)}",
-            )
-        in_range, wanted = _SCALAR_RANGES.get(key, (lambda _: True, ""))
-        if not in_range(value):
-            raise SpecError(path, node.line_of(key), f"{where}: {key!r} must be {wanted}, got {value!r}")
+    return tasks
 
 
 def _parse_prompt(node: LineDict, path: Path, expand: Callable[[str], str]) -> Prompt:

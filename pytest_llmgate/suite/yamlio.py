@@ -256,7 +256,11 @@ def type_name(value: Any) -> str:
 
 
 def reject_unknown(node: LineDict, known: tuple[str, ...], path: Path, what: str) -> None:
-    """Raise a SpecError at the first key of ``node`` that is not in ``known``."""
-    for key in node:
-        if key not in known:
-            raise SpecError(path, node.line_of(key), f"unknown {what} {key!r}; known: {', '.join(known)}")
+    """Raise one SpecError naming every key of ``node`` that is not in ``known``, each at its line."""
+    errors = [
+        SpecError(path, node.line_of(key), f"unknown {what} {key!r}; known: {', '.join(known)}")
+        for key in node
+        if key not in known
+    ]
+    if errors:
+        raise SpecError.of(errors)

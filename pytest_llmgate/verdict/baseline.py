@@ -10,12 +10,11 @@ run) are listed apart and never counted as flips. Skipped rows count as absent.
 Accuracy and format rate are compared per backend, gate group and category, and per backend over
 all its cases (group and category ``all``, which catches a drop spread thin over categories), on
 the cases both runs answered and measured: so only flips move them, and McNemar's exact test on
-those flips says whether the drop could be chance. The gate rule is in ``regression_failures``.
+those flips says whether the drop could be chance. The gate rule is in ``judge_regression``.
 """
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
@@ -26,6 +25,7 @@ from ..checks.text import clip
 from ..errors import SpecError
 from ..suite.terms import ACCURACY, CATEGORIES, FORMAT, Tolerance
 from .compare import ALL
+from .results import read_results
 from .rows import SKIPPED, CaseRow
 from .stats import mcnemar_exact, proportion
 
@@ -54,60 +54,10 @@ class Baseline:
         return sorted({r.backend for r in self.rows})
 
 
-def _invalid(path: str | Path, problem: str, line: int | None = None) -> SpecError:
-    return SpecError(
-        path,
-        line,
-        f"{problem}; a baseline is the JSON results file of an earlier run, saved with `pytest {SAVE_OPTION}={path}`",
-    )
-
-
-def _row(path: str | Path, index: int, data: Any) -> CaseRow:
-    """One baseline case as a CaseRow, keeping the fields CaseRow knows; rejects what would mislead."""
-    if not isinstance(data, dict):
-        raise _invalid(path, f"cases[{index}] is not an object")
-    for key in ("id", "file", "backend"):
-        if not isinstance(data.get(key), str):
-            raise _invalid(path, f"cases[{index}] has no text '{key}'")
-    for key in ("passed", "format_ok"):
-        if not (data.get(key) is None or isinstance(data[key], bool)):
-            raise _invalid(path, f"cases[{index}] '{key}' is {data[key]!r}, not true, false or null")
-    for key in ("group", "category", "status", "output"):
-        if key in data and not isinstance(data[key], str):
-            raise _invalid(path, f"cases[{index}] '{key}' is {data[key]!r}, not text")
-    known = {key: value for key, value in data.items() if key in _ROW_FIELDS}
-    return CaseRow(**{"group": "", "category": "", **known})
-
-
-def _run_backends(path: str | Path, run: Any) -> dict[str, dict[str, str]]:
-    """The run section's backend identities; empty when the file predates it."""
-    if run is None:
-        return {}
-    backends = run.get("backends", {}) if isinstance(run, dict) else None
-    if not isinstance(backends, dict) or not all(isinstance(v, dict) for v in backends.values()):
-        raise _invalid(path, "'run.backends' is not an object of backend name -> {provider, model, fingerprint}")
-    return {
-        name: {key: value for key, value in identity.items() if isinstance(value, str)}
-        for name, identity in backends.items()
-    }
-
-
 def load_baseline(path: str | Path) -> Baseline:
     """Read a saved results file; SpecError naming the file and how to save one when it is missing or invalid."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise _invalid(path, "no baseline file here") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise _invalid(path, f"cannot read the baseline ({exc})") from None
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise _invalid(path, f"not JSON ({exc.msg}, column {exc.colno})", exc.lineno) from None
-    if not isinstance(document, dict) or not isinstance(document.get("cases"), list):
-        raise _invalid(path, "not a pytest-llmgate results file: no 'cases' list")
-    rows = tuple(_row(path, index, data) for index, data in enumerate(document["cases"]))
-    return Baseline(str(path), rows, _run_backends(path, document.get("run")))
+    results = read_results(path, "baseline", f"save one with `pytest {SAVE_OPTION}={path}`")
+    return Baseline(results.path, results.rows, results.backends)
 
 
 @dataclass(frozen=True)
@@ -430,10 +380,24 @@ def flips_to_notice(alpha: float = DEFAULT_ALPHA) -> int:
     return flips
 
 
-def _judge(
-    regression: Regression, tolerance: Tolerance, per_category: Mapping[str, Tolerance] | None, alpha: float
+def judge_regression(
+    regression: Regression,
+    tolerance: Tolerance,
+    per_category: Mapping[str, Tolerance] | None = None,
+    alpha: float = DEFAULT_ALPHA,
 ) -> tuple[list[str], list[str]]:
-    """(failures, warnings): drops beyond the tolerance that are significant, and those that are not."""
+    """(failures, warnings) of the baseline gate, judged once: why it fails, one line per reason, and the
+    drops beyond the tolerance that are not significant (shown to the reader, never failed).
+
+    A metric (accuracy or format rate) of a backend's group and category, or of all its cases,
+    fails when it dropped by more than its tolerance (``per_category[category]``, the key ``all``
+    for the backend's line over all its cases, else ``tolerance``) AND the flips of that metric are
+    significant: McNemar's exact two-sided p < ``alpha``.
+    Both are needed: the tolerance says what drop matters, the test that it is not noise. So a
+    category with fewer than ``flips_to_notice(alpha)`` flips (6 at 0.05) never fails however
+    large its drop (it is a warning), and a tolerance of 0 fails any significant drop.
+    A must-pass case that passed in the baseline and fails now always fails the gate.
+    """
     failures, warnings = [], []
     for change in regression.categories:
         allowed = (per_category or {}).get(change.category, tolerance)
@@ -455,36 +419,6 @@ def _judge(
         if case.must_pass
     ]
     return failures, warnings
-
-
-def regression_failures(
-    regression: Regression,
-    tolerance: Tolerance,
-    per_category: Mapping[str, Tolerance] | None = None,
-    alpha: float = DEFAULT_ALPHA,
-) -> list[str]:
-    """Why the baseline gate fails, one line per reason; empty when it passes.
-
-    A metric (accuracy or format rate) of a backend's group and category, or of all its cases,
-    fails when it dropped by more than its tolerance (``per_category[category]``, the key ``all``
-    for the backend's line over all its cases, else ``tolerance``) AND the flips of that metric are
-    significant: McNemar's exact two-sided p < ``alpha``.
-    Both are needed: the tolerance says what drop matters, the test that it is not noise. So a
-    category with fewer than ``flips_to_notice(alpha)`` flips (6 at 0.05) never fails however
-    large its drop (see ``regression_warnings``), and a tolerance of 0 fails any significant drop.
-    A must-pass case that passed in the baseline and fails now always fails the gate.
-    """
-    return _judge(regression, tolerance, per_category, alpha)[0]
-
-
-def regression_warnings(
-    regression: Regression,
-    tolerance: Tolerance,
-    per_category: Mapping[str, Tolerance] | None = None,
-    alpha: float = DEFAULT_ALPHA,
-) -> list[str]:
-    """Drops beyond the tolerance that are not significant: shown to the reader, never failed."""
-    return _judge(regression, tolerance, per_category, alpha)[1]
 
 
 def _quoted(text: str | None, chars: int) -> str:

@@ -1,16 +1,34 @@
 """Backends side by side: per-category metrics, paired comparisons on the same cases, and
-per-label classification scores. Pure functions over case rows."""
+per-label classification scores. Pure functions over case rows.
+
+Every comparison is made within one gate group (one task), never across groups; rows of one source
+case (its attacks, perturbations and draws) form one cluster, and intervals and tests count clusters,
+not rows (docs/stats.md)."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 
 from ..suite.terms import CATEGORIES
 from .rows import CASE, ERROR, NOT_RUN, PERTURB, SKIPPED, CaseRow
-from .stats import mcnemar_exact, min_cases_for_threshold, percentile, precision_recall_f1, proportion, wilson_interval
+from .stats import (
+    Z_95,
+    cluster_z,
+    effective_cases,
+    effective_pairs,
+    mcnemar_exact,
+    min_cases_for_threshold,
+    paired_difference_interval,
+    percentile,
+    precision_recall_f1,
+    proportion,
+    sign_flip_p,
+    wilson_interval,
+)
 
-ALL = "all"  # the pseudo-category of every case together
+ALL = "all"  # the pseudo-category of every case of a group together
 MIN_CASES = 30  # below this, a category's rate is too noisy to gate on whatever its threshold
 OTHER_LABEL = "(other)"  # a predicted label that no case expects
 
@@ -30,6 +48,42 @@ def graded(rows: Iterable[CaseRow]) -> list[CaseRow]:
     return [r for r in answered_rows(rows) if r.passed is not None]
 
 
+def counted_once(rows: Iterable[CaseRow]) -> list[CaseRow]:
+    """``rows`` with the draws that cannot differ left out: draws of one case on one backend answered by
+    the same request (temperature 0 keys every draw alike, answers/cache.py) are one answer, kept once."""
+    seen: set[tuple[str, str]] = set()
+    kept = []
+    for row in rows:
+        if row.samples > 1 and row.request_key is not None and row.answered:
+            key = (row.backend, row.request_key)
+            if key in seen:
+                continue
+            seen.add(key)
+        kept.append(row)
+    return kept
+
+
+def clusters_of(rows: Iterable[CaseRow], value: str = "passed") -> list[tuple[int, int]]:
+    """(successes, rows) per source case of ``rows``, for the boolean field ``value`` of each row."""
+    counts: dict[tuple[str, str], tuple[int, int]] = {}
+    for row in rows:
+        successes, size = counts.get(row.cluster, (0, 0))
+        counts[row.cluster] = (successes + bool(getattr(row, value)), size + 1)
+    return list(counts.values())
+
+
+def clustered_interval(clusters: Sequence[tuple[int, int]]) -> tuple[float, float, float]:
+    """(low, high, effective cases): the 95% Wilson interval of the pooled rate of ``clusters`` with the
+    effective number of independent cases as its n."""
+    n = sum(size for _, size in clusters)
+    if n == 0:
+        return 0.0, 1.0, 0.0
+    effective = effective_cases(clusters)
+    z = cluster_z(Z_95, len(clusters), n)
+    low, high = wilson_interval(sum(s for s, _ in clusters) / n * effective, effective, z)
+    return low, high, effective
+
+
 @dataclass(frozen=True)
 class CategoryStats:
     """Quality, tokens, latency and cost of one backend on one category (or on ``all``).
@@ -43,8 +97,10 @@ class CategoryStats:
     n: int  # cases answered
     errors: int
     not_run: int
-    graded: int
+    graded: int  # answered cases with correctness checks: accuracy's denominator
     passed: int
+    clusters: int  # source cases behind the graded cases: the independent evidence
+    effective_n: float  # independent cases the graded ones are worth (the Wilson interval's n)
     formatted: int
     format_ok: int
     accuracy: float | None
@@ -64,6 +120,7 @@ class CategoryStats:
     fresh_ttft_p95_ms: float | None
     variants: int  # perturbed variants tried by the perturbation searches of these cases
     variants_held: int
+    group: str = ALL  # the gate group (task) of these cases; ``all``: every group (a pooled summary)
 
     @property
     def robustness(self) -> float | None:
@@ -79,16 +136,23 @@ class CategoryStats:
         """A JSON-ready dict."""
         return {**asdict(self), "cost_per_1k_usd": self.cost_per_1k_usd, "robustness": self.robustness}
 
+    @property
+    def evidence(self) -> str:
+        """'104 graded cases in 4 clusters', or '122 graded cases' when every case is its own source."""
+        clusters = f" in {self.clusters} clusters" if self.clusters < self.graded else ""
+        return f"{self.graded} graded cases{clusters}"
 
-def category_stats(backend: str, category: str, rows: Sequence[CaseRow]) -> CategoryStats:
-    """The metrics of ``rows`` (one backend, one category or ``all``); skipped rows are ignored."""
+
+def category_stats(backend: str, category: str, rows: Sequence[CaseRow], group: str = ALL) -> CategoryStats:
+    """The metrics of ``rows`` (one backend, one category or ``all``, of ``group``); skipped rows are ignored."""
     rows = [r for r in rows if r.status != SKIPPED]
     done = answered_rows(rows)
     searches = [r for r in rows if r.kind == PERTURB and r.answered]
     right = graded(done)
     shaped = [r for r in done if r.format_ok is not None]
     passed, format_ok = sum(bool(r.passed) for r in right), sum(bool(r.format_ok) for r in shaped)
-    low, high = wilson_interval(passed, len(right))
+    accuracy_clusters = clusters_of(right)
+    low, high, effective = clustered_interval(accuracy_clusters)
     latencies = [r.latency_ms for r in done if r.latency_ms is not None]
     ttfts = [r.ttft_ms for r in done if r.ttft_ms is not None]
     return CategoryStats(
@@ -100,13 +164,15 @@ def category_stats(backend: str, category: str, rows: Sequence[CaseRow]) -> Cate
         not_run=sum(r.status == NOT_RUN for r in rows),
         graded=len(right),
         passed=passed,
+        clusters=len(accuracy_clusters),
+        effective_n=effective,
         formatted=len(shaped),
         format_ok=format_ok,
         accuracy=proportion(passed, len(right)),
         accuracy_low=low,
         accuracy_high=high,
         format_rate=proportion(format_ok, len(shaped)),
-        format_low=wilson_interval(format_ok, len(shaped))[0],
+        format_low=clustered_interval(clusters_of(shaped, "format_ok"))[0],
         mean_prompt_tokens=_mean([r.prompt_tokens for r in done if r.prompt_tokens is not None]),
         mean_completion_tokens=_mean([r.completion_tokens for r in done if r.completion_tokens is not None]),
         latency_p50_ms=percentile(latencies, 50),
@@ -119,6 +185,7 @@ def category_stats(backend: str, category: str, rows: Sequence[CaseRow]) -> Cate
         fresh_ttft_p95_ms=percentile([r.ttft_ms for r in fresh if r.ttft_ms is not None], 95),
         variants=sum(r.variants for r in searches),
         variants_held=sum(r.variants_held for r in searches),
+        group=group,
     )
 
 
@@ -133,14 +200,25 @@ def in_category(rows: Iterable[CaseRow], category: str) -> list[CaseRow]:
     return [r for r in rows if category in (ALL, r.category)]
 
 
+def groups_of(rows: Iterable[CaseRow]) -> list[str]:
+    """The gate groups of ``rows`` (cases known only by node id left out), by name."""
+    return sorted({r.group for r in rows if r.category})
+
+
 def side_by_side(rows: Sequence[CaseRow]) -> list[CategoryStats]:
-    """For every category (and ``all``), one CategoryStats per backend, backends by name."""
+    """For every group, each of its categories (and ``all``, the group's cases together), one CategoryStats
+    per backend, backends by name. Groups are never pooled: each is its own task."""
     backends = sorted({r.backend for r in rows})
-    return [
-        category_stats(backend, category, [r for r in in_category(rows, category) if r.backend == backend])
-        for category in categories_of(rows)
-        for backend in backends
-    ]
+    stats = []
+    for group in groups_of(rows):
+        mine = [r for r in rows if r.group == group]
+        for category in categories_of(mine):
+            chosen = in_category(mine, category)
+            stats += [
+                category_stats(backend, category, [r for r in chosen if r.backend == backend], group)
+                for backend in backends
+            ]
+    return stats
 
 
 @dataclass(frozen=True)
@@ -155,7 +233,12 @@ class PairedComparison:
     challenger_accuracy: float | None
     won: tuple[str, ...]  # ids the challenger got right and the control wrong
     lost: tuple[str, ...]  # ids the control got right and the challenger wrong
-    p_value: float  # exact McNemar test on the discordant cases
+    p_value: float  # McNemar's exact test, or the sign-flip test over clusters when cases share a source
+    group: str = ALL
+    clusters: int = 0  # source cases behind the n pairs
+    effective_n: float = 0.0  # independent pairs the n are worth
+    ci_low_points: float = -100.0  # the interval of gain_points (Tango's, on the effective counts)
+    ci_high_points: float = 100.0
 
     @property
     def gain_points(self) -> float:
@@ -166,6 +249,16 @@ class PairedComparison:
         """True when the difference would be unlikely (p < alpha) were the two equally good."""
         return self.p_value < alpha
 
+    @property
+    def evidence(self) -> str:
+        """'111 cases in 7 clusters', or '185 cases' when every case is its own source."""
+        return f"{self.n} cases" + (f" in {self.clusters} clusters" if self.clusters < self.n else "")
+
+    def scaled(self) -> tuple[float, float, float]:
+        """(won, lost, n) scaled to the effective number of independent pairs."""
+        factor = self.effective_n / self.n if self.n else 0.0
+        return len(self.won) * factor, len(self.lost) * factor, self.effective_n
+
     def to_dict(self) -> dict:
         """A JSON-ready dict, with the gain in points."""
         data = asdict(self)
@@ -173,16 +266,38 @@ class PairedComparison:
         return data
 
 
-def paired(rows: Iterable[CaseRow], control: str, challenger: str, category: str = ALL) -> PairedComparison:
-    """Compare ``challenger`` with ``control`` on the graded cases of ``category`` that both answered."""
-    by_backend: dict[str, dict[tuple[str, str], CaseRow]] = {control: {}, challenger: {}}
+def paired(
+    rows: Iterable[CaseRow],
+    control: str,
+    challenger: str,
+    category: str = ALL,
+    group: str | None = None,
+    z: float = Z_95,
+) -> PairedComparison:
+    """Compare ``challenger`` with ``control`` on the graded cases of ``group`` (every row when None) and
+    ``category`` that both answered, matched on file, case id and draw. Pairs of one source case are one
+    cluster: the p-value is the sign-flip test over clusters (McNemar's exact test when every cluster is
+    one pair) and the interval Tango's on the effective counts (docs/stats.md)."""
+    by_backend: dict[str, dict[tuple[str, str, int], CaseRow]] = {control: {}, challenger: {}}
     for row in graded(in_category(rows, category)):
-        if row.backend in by_backend:
-            by_backend[row.backend][(row.file, row.id)] = row
+        if row.backend in by_backend and (group is None or row.group == group):
+            by_backend[row.backend][(row.file, row.id, row.sample)] = row
     keys = sorted(by_backend[control].keys() & by_backend[challenger].keys())
     pairs = [(by_backend[control][k], by_backend[challenger][k]) for k in keys]
     won = tuple(c.id for b, c in pairs if c.passed and not b.passed)
     lost = tuple(b.id for b, c in pairs if b.passed and not c.passed)
+    per_cluster: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+    for b, c in pairs:
+        counts = per_cluster[c.cluster]
+        counts[0] += bool(c.passed and not b.passed)
+        counts[1] += bool(b.passed and not c.passed)
+        counts[2] += 1
+    clusters = [(w, lo, size) for w, lo, size in per_cluster.values()]
+    independent = len(clusters) == len(pairs)
+    effective = effective_pairs(clusters)
+    factor = effective / len(pairs) if pairs else 0.0
+    critical = cluster_z(z, len(clusters), len(pairs))
+    low, high = paired_difference_interval(len(won) * factor, len(lost) * factor, effective, critical)
     return PairedComparison(
         control=control,
         challenger=challenger,
@@ -192,7 +307,12 @@ def paired(rows: Iterable[CaseRow], control: str, challenger: str, category: str
         challenger_accuracy=proportion(sum(bool(c.passed) for _, c in pairs), len(pairs)),
         won=won,
         lost=lost,
-        p_value=mcnemar_exact(len(won), len(lost)),
+        p_value=mcnemar_exact(len(won), len(lost)) if independent else sign_flip_p([w - lo for w, lo, _ in clusters]),
+        group=ALL if group is None else group,
+        clusters=len(clusters),
+        effective_n=effective,
+        ci_low_points=low,
+        ci_high_points=high,
     )
 
 

@@ -5,10 +5,12 @@ Months are 30 days throughout, so monthly figures are ``requests_per_day * 30 * 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from ..backends.spec import Pricing
 from ..suite.terms import DAYS_PER_MONTH
+from .stats import Z_95
 
 MILLION = 1_000_000
 SECONDS_PER_HOUR = 3600
@@ -59,11 +61,13 @@ def months_to_breakeven(extra_one_time_usd: float, monthly_saving_usd: float) ->
 
 @dataclass(frozen=True)
 class CostProfile:
-    """One backend's cost drivers: $ per request (measured) and its fixed costs (configured)."""
+    """One backend's cost drivers: $ per request (measured, with the standard error of that mean) and its
+    fixed costs (configured)."""
 
     per_request_usd: float
     per_month_usd: float = 0.0
     one_time_usd: float = 0.0
+    per_request_se_usd: float = 0.0  # from the spread of the measured requests (latency, tokens)
 
     def monthly_usd(self, per_day: float) -> float:
         """Running cost of a month at ``per_day`` requests (one-time cost not included)."""
@@ -96,15 +100,52 @@ class Breakeven:
     extra_one_time_usd: float  # fine-tuned minus prompted one-time cost
     months: float | None  # to repay the extra one-time cost; None: never, or no volume
     equal_cost_daily_volume: float | None  # where both cost the same over the horizon; None: never
+    saving_low_usd: float | None = None  # the (1 - alpha) interval of the monthly saving
+    saving_high_usd: float | None = None
+    months_at_low: float | None = None  # months to breakeven at the interval's low end; None: never
+
+    @property
+    def clear(self) -> bool:
+        """True when the saving's interval excludes zero: one backend is measurably cheaper."""
+        low, high = self.saving_low_usd, self.saving_high_usd
+        return low is not None and high is not None and (low > 0 or high < 0)
 
 
-def breakeven(tuned: CostProfile, prompted: CostProfile, per_day: float | None, horizon_months: float) -> Breakeven:
-    """Saving, months to breakeven and equal-cost volume of ``tuned`` over ``prompted``."""
+def breakeven(
+    tuned: CostProfile,
+    prompted: CostProfile,
+    per_day: float | None,
+    horizon_months: float,
+    z: float = Z_95,
+    difference_se_usd: float | None = None,
+) -> Breakeven:
+    """Saving (with its interval: ``z`` standard errors of the per-request difference either side), months
+    to breakeven and equal-cost volume of ``tuned`` over ``prompted``. ``difference_se_usd`` is the standard
+    error of the per-request difference measured on the same cases (paired); without it, the two means'
+    errors are combined as if independent."""
     extra = tuned.one_time_usd - prompted.one_time_usd
-    saving = None if per_day is None else prompted.monthly_usd(per_day) - tuned.monthly_usd(per_day)
+    if per_day is None:
+        return Breakeven(None, extra, None, equal_cost_volume(prompted, tuned, horizon_months))
+    saving = prompted.monthly_usd(per_day) - tuned.monthly_usd(per_day)
+    if difference_se_usd is None:
+        difference_se_usd = math.hypot(prompted.per_request_se_usd, tuned.per_request_se_usd)
+    spread = z * requests_per_month(per_day) * difference_se_usd
     return Breakeven(
         monthly_saving_usd=saving,
         extra_one_time_usd=extra,
-        months=None if saving is None else months_to_breakeven(extra, saving),
+        months=months_to_breakeven(extra, saving),
         equal_cost_daily_volume=equal_cost_volume(prompted, tuned, horizon_months),
+        saving_low_usd=saving - spread,
+        saving_high_usd=saving + spread,
+        months_at_low=months_to_breakeven(extra, saving - spread),
     )
+
+
+@dataclass(frozen=True)
+class PairCost:
+    """A fine-tuned backend against a prompted one on one gate group: saving, breakeven, equal-cost volume."""
+
+    fine_tuned: str
+    prompted: str
+    breakeven: Breakeven
+    group: str = "all"

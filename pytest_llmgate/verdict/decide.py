@@ -1,6 +1,8 @@
 """The recommendation: keep prompting or fine-tune, as a chain of reasons with measured numbers.
 
-The procedure is documented step by step in docs/deciding.md; it is advice, never a gate.
+One recommendation per gate group (task) where a prompted and a fine-tuned backend both answered;
+groups are never pooled. The procedure is documented step by step in docs/deciding.md, its error
+rates in docs/stats.md; it is advice, never a gate.
 """
 
 from __future__ import annotations
@@ -12,8 +14,8 @@ from typing import Any
 from ..backends.spec import FINE_TUNED, PROMPTED
 from ..suite.terms import DecisionPolicy
 from .compare import ALL, PairedComparison
-from .cost import CostProfile, breakeven
-from .stats import paired_cases_to_settle, paired_difference_interval, two_sided_z
+from .cost import Breakeven, CostProfile
+from .stats import paired_cases_to_settle
 
 KEEP_PROMPTING, FINE_TUNE, TRADE_OFF, UNDECIDED = "keep prompting", "fine-tune", "trade-off", "undecided"
 CHOICE_NOTES = {
@@ -26,12 +28,14 @@ CHOICE_NOTES = {
 
 @dataclass(frozen=True)
 class Contender:
-    """What the procedure knows of one backend: its approach, overall accuracy and cost drivers."""
+    """What the procedure knows of one backend on one group: its approach, accuracy and cost drivers
+    (None when its cost was not measured in this run, ``cost_note`` saying why)."""
 
     name: str
     approach: str
     accuracy: float | None
-    cost: CostProfile
+    cost: CostProfile | None
+    cost_note: str = ""
 
 
 @dataclass(frozen=True)
@@ -45,12 +49,13 @@ class Reason:
 
 @dataclass(frozen=True)
 class Recommendation:
-    """The choice, the two backends it weighed, and the reasons in the order they were checked."""
+    """The choice on one gate group, the two backends it weighed, and the reasons in the order checked."""
 
     choice: str  # keep prompting, fine-tune, trade-off or undecided
     prompted: str | None = None
     fine_tuned: str | None = None
     reasons: tuple[Reason, ...] = ()
+    group: str = ALL
 
     def to_dict(self) -> dict:
         """A JSON-ready dict."""
@@ -62,7 +67,11 @@ class Recommendation:
 def _best(contenders: Sequence[Contender], approach: str) -> Contender | None:
     """The most accurate backend of ``approach``; the cheaper one on a tie."""
     candidates = [c for c in contenders if c.approach == approach and c.accuracy is not None]
-    return max(candidates, key=lambda c: (c.accuracy or 0.0, -c.cost.per_request_usd), default=None)
+    return max(
+        candidates,
+        key=lambda c: (c.accuracy or 0.0, -(c.cost.per_request_usd if c.cost else 0.0)),
+        default=None,
+    )
 
 
 def _usd(value: float) -> str:
@@ -70,74 +79,129 @@ def _usd(value: float) -> str:
 
 
 def _versus(pair: PairedComparison) -> str:
+    test = "McNemar" if pair.clusters == pair.n else "sign-flip test over clusters"
     return (
-        f"{pair.challenger_accuracy:.2f} vs {pair.control_accuracy:.2f} on {pair.n} cases "
-        f"({pair.gain_points:+.1f} points; won {len(pair.won)}, lost {len(pair.lost)}; McNemar p={pair.p_value:.3g})"
+        f"{pair.challenger_accuracy:.2f} vs {pair.control_accuracy:.2f} on {pair.evidence} "
+        f"({pair.gain_points:+.1f} points; won {len(pair.won)}, lost {len(pair.lost)}; {test} p={pair.p_value:.3g})"
     )
 
 
 def _pair_values(pair: PairedComparison) -> dict[str, Any]:
     return {
+        "group": pair.group,
         "category": pair.category,
         "n": pair.n,
+        "clusters": pair.clusters,
+        "effective_n": pair.effective_n,
         "control_accuracy": pair.control_accuracy,
         "challenger_accuracy": pair.challenger_accuracy,
         "gain_points": pair.gain_points,
         "won": len(pair.won),
         "lost": len(pair.lost),
         "p_value": pair.p_value,
+        "ci_low_points": pair.ci_low_points,
+        "ci_high_points": pair.ci_high_points,
     }
 
 
-def _difference(pair: PairedComparison, low: float, high: float, alpha: float) -> str:
-    return f"{pair.gain_points:+.1f} points ({100 * (1 - alpha):g}% CI {low:+.1f}..{high:+.1f})"
+def _difference(pair: PairedComparison, alpha: float) -> str:
+    return (
+        f"{pair.gain_points:+.1f} points ({100 * (1 - alpha):g}% CI "
+        f"{pair.ci_low_points:+.1f}..{pair.ci_high_points:+.1f})"
+    )
 
 
-def _too_few_cases(policy: DecisionPolicy, pair: PairedComparison, values: Mapping[str, Any]) -> Reason:
+def _too_few_cases(policy: DecisionPolicy, pair: PairedComparison) -> Reason:
     """The reason the quality step cannot decide: the interval still allows a drop that counts."""
-    low, high = values["ci_low_points"], values["ci_high_points"]
-    needed = paired_cases_to_settle(len(pair.won), len(pair.lost), pair.n, policy.min_gain_points, policy.alpha)
+    won, lost, n = pair.scaled()
+    needed = paired_cases_to_settle(won, lost, n, policy.min_gain_points, policy.alpha, pair.clusters < pair.n)
+    unit = "paired cases" if pair.clusters == pair.n else "independent source cases"
     settle = (
-        f"about {needed:,} paired cases would settle it"
+        f"about {needed:,} {unit} would settle it"
         if needed is not None
-        else "no number of paired cases at these rates would settle it"
+        else f"no number of {unit} at these rates would settle it"
     )
     return Reason(
         "quality",
-        f"undecided: too few cases: the difference is {_difference(pair, low, high, policy.alpha)}; "
+        f"undecided: too few cases: the difference is {_difference(pair, policy.alpha)}; "
         f"{settle} (a drop of {policy.min_gain_points:g} points ruled out, or a drop shown): "
         f"{pair.challenger} {_versus(pair)}",
-        {**values, "cases_needed": needed},
+        {**_pair_values(pair), "cases_needed": needed},
     )
+
+
+def _cost_reason(
+    policy: DecisionPolicy, prompted: Contender, tuned: Contender, money: Breakeven | None
+) -> tuple[Reason, bool | None]:
+    """The cost step: its reason, and whether the fine-tune clearly pays back in time (None: cost not
+    measured). The saving must be clear (its interval excludes zero) and the extra one-time cost repaid
+    within ``max_breakeven_months`` even at the interval's low end."""
+    if money is None or money.monthly_saving_usd is None:
+        missing = "; ".join(c.cost_note for c in (prompted, tuned) if c.cost is None and c.cost_note)
+        return Reason("cost", f"cost not measured in this run: {missing or 'no answer priced'}"), None
+    saving, extra = money.monthly_saving_usd, money.extra_one_time_usd
+    low, high = money.saving_low_usd, money.saving_high_usd
+    assert low is not None and high is not None  # a volume was given
+    values = {
+        "monthly_saving_usd": saving,
+        "saving_low_usd": low,
+        "saving_high_usd": high,
+        "extra_one_time_usd": extra,
+        "breakeven_months": money.months,
+        "breakeven_months_at_low": money.months_at_low,
+    }
+    interval = f"{100 * (1 - policy.alpha):g}% CI {_usd(low)}..{_usd(high)}"
+    if not money.clear:
+        measured = f"saves {_usd(saving)}/month" if saving >= 0 else f"costs {_usd(-saving)}/month more"
+        text = f"no clear difference in cost: {tuned.name} {measured} ({interval}), an interval that spans zero"
+        return Reason("cost", text, values), False
+    if high < 0:
+        text = (
+            f"{tuned.name} saves nothing at this volume ({_usd(-saving)}/month more; {interval}): "
+            f"a one-time cost of {_usd(extra)} never pays back"
+        )
+        return Reason("cost", text, values), False
+    months = money.months_at_low
+    assert months is not None and money.months is not None  # a clear saving: its low end is above zero
+    pays_back = months <= policy.max_breakeven_months
+    text = (
+        f"{tuned.name} saves {_usd(saving)}/month ({interval}): a one-time cost of {_usd(max(extra, 0))} "
+        f"breaks even in {money.months:.2f} months (at most {months:.2f} at the interval's low end)"
+    )
+    limit = f" ({'within' if pays_back else 'beyond'} {policy.max_breakeven_months:g})"
+    return Reason("cost", text + limit, values), pays_back
 
 
 def recommend(
     policy: DecisionPolicy,
     contenders: Sequence[Contender],
     comparisons: Sequence[PairedComparison],
+    costs: Mapping[tuple[str, str], Breakeven],
     volume_per_day: float | None,
-    horizon_months: float,
+    group: str = ALL,
 ) -> Recommendation:
-    """Run the procedure on the best prompted and the best fine-tuned backend.
+    """Run the procedure on the best prompted and the best fine-tuned backend of one gate group.
 
-    ``comparisons`` must hold that pair (prompted as baseline) for ``all`` and each category.
-    """
+    ``comparisons`` are the group's paired comparisons (``all`` and each category); ``costs`` the
+    breakeven of each (fine-tuned, prompted) pair on the group, computed once by the analysis."""
     prompted, tuned = _best(contenders, PROMPTED), _best(contenders, FINE_TUNED)
     if prompted is None or tuned is None:
-        found = ", ".join(f"{c.name} ({c.approach})" for c in contenders) or "none"
+        found = ", ".join(f"{c.name} ({c.approach})" for c in contenders if c.accuracy is not None) or "none"
         return Recommendation(
             UNDECIDED,
             reasons=(
                 Reason(
                     "approaches",
-                    f"needs a prompted and a fine_tuned backend with answers (set 'approach:' per backend); got {found}",
+                    f"needs a prompted and a fine_tuned backend with graded answers on {group} "
+                    f"(set 'approach:' per backend); got {found}",
                 ),
             ),
+            group=group,
         )
     reasons: list[Reason] = []
 
     def conclude(word: str) -> Recommendation:
-        return Recommendation(word, prompted.name, tuned.name, tuple(reasons))
+        return Recommendation(word, prompted.name, tuned.name, tuple(reasons), group)
 
     if volume_per_day is not None and volume_per_day < policy.min_daily_volume:
         reasons.append(
@@ -159,29 +223,37 @@ def recommend(
         )
 
     mine = [c for c in comparisons if (c.control, c.challenger) == (prompted.name, tuned.name)]
-    overall = next(c for c in mine if c.category == ALL)
+    overall = next((c for c in mine if c.category == ALL and c.n), None)
+    if overall is None:
+        reasons.append(
+            Reason("quality", f"no graded case of {group} was answered by both {tuned.name} and {prompted.name}")
+        )
+        return conclude(UNDECIDED)
     significant = overall.significant(policy.alpha)
-    low, high = paired_difference_interval(len(overall.won), len(overall.lost), overall.n, two_sided_z(policy.alpha))
-    quality_values = {**_pair_values(overall), "ci_low_points": low, "ci_high_points": high}
+    quality_values = _pair_values(overall)
     if significant and overall.gain_points < 0:
         reasons.append(
             Reason("quality", f"{tuned.name} is worse than {prompted.name}: {_versus(overall)}", quality_values)
         )
         return conclude(KEEP_PROMPTING)
-    better = significant and overall.gain_points >= policy.min_gain_points
+    # Better: a gain that counts, shown by the test or by the interval (with few clusters the exact
+    # sign-flip test cannot reach alpha however large the gain: 4 clusters give at best p = 0.125).
+    shown = significant or overall.ci_low_points > 0
+    better = shown and overall.gain_points >= policy.min_gain_points
     if better:
-        finding = f"{tuned.name} is better than {prompted.name}: {_versus(overall)}"
-    elif low > -policy.min_gain_points:
+        how = "" if significant else f", the interval {_difference(overall, policy.alpha)} excluding no gain"
+        finding = f"{tuned.name} is better than {prompted.name}{how}: {_versus(overall)}"
+    elif overall.ci_low_points > -policy.min_gain_points:
         why = "not significant" if not significant else f"under {policy.min_gain_points:g} points"
         finding = (
             f"same quality: no quality gain that counts ({why}), and the difference, "
-            f"{_difference(overall, low, high, policy.alpha)}, rules out a drop of "
+            f"{_difference(overall, policy.alpha)}, rules out a drop of "
             f"{policy.min_gain_points:g} points: {tuned.name} {_versus(overall)}"
         )
     else:
         # An insignificant difference is not equal quality: with few cases the interval still
         # allows a drop that matters, and a saving would recommend a worse model.
-        reasons.append(_too_few_cases(policy, overall, quality_values))
+        reasons.append(_too_few_cases(policy, overall))
         return conclude(UNDECIDED)
     reasons.append(Reason("quality", finding, quality_values))
     for pair in mine:
@@ -203,20 +275,10 @@ def recommend(
             Reason("cost", "no volume given (--llm-volume or 'volume:' in llmgate.yaml): cost cannot be weighed")
         )
         return conclude(UNDECIDED)
-    money = breakeven(tuned.cost, prompted.cost, volume_per_day, horizon_months)
-    saving, extra, months = money.monthly_saving_usd, money.extra_one_time_usd, money.months
-    assert saving is not None  # a volume was given
-    values = {"monthly_saving_usd": saving, "extra_one_time_usd": extra, "breakeven_months": months}
-    if months is None:
-        cost_text = (
-            f"{tuned.name} saves nothing at this volume ({_usd(-saving)}/month more): "
-            f"a one-time cost of {_usd(extra)} never pays back"
-        )
-    else:
-        cost_text = f"{tuned.name} saves {_usd(saving)}/month: a one-time cost of {_usd(max(extra, 0))} breaks even in {months:.2f} months"
-    pays_back = months is not None and months <= policy.max_breakeven_months
-    limit = f" ({'within' if pays_back else 'beyond'} {policy.max_breakeven_months:g})" if months is not None else ""
-    reasons.append(Reason("cost", cost_text + limit, values))
+    reason, pays_back = _cost_reason(policy, prompted, tuned, costs.get((tuned.name, prompted.name)))
+    reasons.append(reason)
+    if pays_back is None:
+        return conclude(UNDECIDED)
     if better:
         return conclude(FINE_TUNE if pays_back else TRADE_OFF)
     return conclude(FINE_TUNE if pays_back else KEEP_PROMPTING)  # same quality: the money decides

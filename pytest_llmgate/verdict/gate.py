@@ -2,8 +2,11 @@
 
 A gate group (a config folder, or a case file with its own thresholds) is judged per backend and
 category. It is *incomplete* when a selected case has no answer beyond the errors the suite
-tolerates (``errors: {max_rate: ...}``, none by default) or was never run; the run's verdict is
-*passed* only when every group is complete and no threshold or must-pass case failed.
+tolerates (``errors: {max_rate: ...}``, none by default) or was never run, and *not measured* when a
+gated category has no answered case at all (every case skipped); the run's verdict is *passed* only
+when every group is complete and measured and no threshold or must-pass case failed. A run over a
+subset of the suite (-k, -m, --lf, node ids) is judged *subset*: its numbers are reported, and the
+suite's gates are never said to pass on part of it.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from .compare import CategoryStats
 from .rows import ANSWERED, ERROR, NOT_RUN, SKIPPED, CaseRow
 
 PASSED, FAILED, INCOMPLETE, UNGATED = "passed", "failed", "incomplete", "ungated"
+NOT_MEASURED, SUBSET = "not measured", "subset"  # a gate with no answered case; a run over part of the suite
 
 
 @dataclass(frozen=True)
@@ -26,6 +30,15 @@ class GateTerms:
     thresholds: Mapping[str, Threshold] = field(default_factory=dict)
     max_error_rate: float = 0.0
 
+    def to_dict(self) -> dict:
+        """A JSON-ready dict: what travels with a case's report to the process that judges the run."""
+        return {"thresholds": {c: asdict(t) for c, t in self.thresholds.items()}, "max_error_rate": self.max_error_rate}
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> GateTerms:
+        """The terms ``to_dict`` wrote."""
+        return cls({c: Threshold(**t) for c, t in data["thresholds"].items()}, data["max_error_rate"])
+
 
 @dataclass(frozen=True)
 class GroupGate:
@@ -34,7 +47,7 @@ class GroupGate:
     group: str
     stats: CategoryStats
     threshold: Threshold | None
-    status: str  # passed, failed, incomplete or ungated
+    status: str  # passed, failed, incomplete, not measured or ungated
     failures: tuple[str, ...]  # thresholds missed
     gaps: tuple[str, ...]  # why the group was not fully measured
 
@@ -59,7 +72,7 @@ class GroupGate:
 class Verdict:
     """The run's verdict with the counts behind it and every reason it is not 'passed'."""
 
-    status: str  # passed, failed or incomplete
+    status: str  # passed, failed, incomplete or subset
     answered_count: int  # JSON: "answered"
     errored: int
     not_run: int
@@ -67,6 +80,8 @@ class Verdict:
     interrupted: bool
     failures: tuple[str, ...]
     gaps: tuple[str, ...]
+    subset: str | None = None  # 'subset: 24 of 646 cases (-k)' when only part of the suite ran
+    missed: int = 0  # answered cases whose checks failed
 
     @property
     def passed(self) -> bool:
@@ -91,6 +106,11 @@ def judge_group(group: str, stats: CategoryStats, threshold: Threshold | None, m
     where = f"{stats.backend}: {group} {stats.category}"
     tolerated = math.floor(max_error_rate * stats.selected + 1e-9)
     gaps = []
+    gated = threshold is not None and threshold != Threshold(gate=threshold.gate)
+    if gated and stats.n == 0 and not (stats.not_run or stats.errors):
+        # Every case skipped (say, a backend without a prompt for the task): nothing measured is no pass.
+        gaps.append(f"{where}: not measured (every case skipped, none answered)")
+        return GroupGate(group, stats, threshold, NOT_MEASURED, (), tuple(gaps))
     if stats.not_run or stats.errors > tolerated:
         allowed = f"; {tolerated} tolerated" if tolerated else ""
         gaps.append(
@@ -100,16 +120,17 @@ def judge_group(group: str, stats: CategoryStats, threshold: Threshold | None, m
     failures = []
     if threshold is not None:
         measured = {
-            "accuracy": (stats.accuracy, stats.accuracy_low, stats.graded),
-            "format": (stats.format_rate, stats.format_low, stats.formatted),
+            "accuracy": (stats.accuracy, stats.accuracy_low),
+            "format": (stats.format_rate, stats.format_low),
         }
+        evidence = {"accuracy": stats.evidence, "format": f"{stats.formatted} cases with format checks"}
         for metric, minimum in (("accuracy", threshold.accuracy), ("format", threshold.format)):
-            point, lower, count = measured[metric]
+            point, lower = measured[metric]
             if minimum is None or point is None:
                 continue  # no threshold, or no answered case has checks of this kind (nothing answered is a gap above)
             value, label = (lower, f"{metric} lower bound") if threshold.gate == "lower_bound" else (point, metric)
             if value < minimum:
-                failures.append(f"{where} {label} {value:.2f} < {minimum:.2f} ({count} cases)")
+                failures.append(f"{where} {label} {value:.2f} < {minimum:.2f} ({evidence[metric]})")
         if (
             threshold.robustness is not None
             and stats.robustness is not None
@@ -119,7 +140,6 @@ def judge_group(group: str, stats: CategoryStats, threshold: Threshold | None, m
                 f"{where} robustness {stats.robustness:.2f} < {threshold.robustness:.2f} ({stats.variants} variants)"
             )
         failures += budget_failures(where, stats, threshold)
-    gated = threshold is not None and threshold != Threshold(gate=threshold.gate)
     status = INCOMPLETE if gaps else FAILED if failures else PASSED if gated else UNGATED
     return GroupGate(group, stats, threshold, status, tuple(failures), tuple(gaps))
 
@@ -159,9 +179,11 @@ def judge_run(
     interrupted: bool,
     stop_reason: str | None,
     regressions: Sequence[str] = (),
+    subset: str | None = None,
 ) -> Verdict:
-    """The run's verdict: incomplete when anything gated went unmeasured, else failed (a threshold, a
-    must-pass case or a regression against the baseline) or passed."""
+    """The run's verdict: subset when only part of the suite was selected (``subset`` says which part),
+    else incomplete when anything gated went unmeasured, else failed (a threshold, a must-pass case or a
+    regression against the baseline) or passed."""
     failures, gaps = must_pass_findings(rows)
     failures = [f for g in groups for f in g.failures] + failures + list(regressions)
     gaps = [gap for g in groups for gap in g.gaps] + gaps
@@ -173,7 +195,7 @@ def judge_run(
         gaps.insert(0, f"the run stopped early ({stop_reason})")
     if interrupted:
         gaps.insert(0, "the run was interrupted")
-    status = INCOMPLETE if gaps else FAILED if failures else PASSED
+    status = SUBSET if subset else INCOMPLETE if gaps else FAILED if failures else PASSED
     return Verdict(
         status,
         count[ANSWERED],
@@ -183,4 +205,6 @@ def judge_run(
         interrupted,
         tuple(failures),
         tuple(dict.fromkeys(gaps)),
+        subset,
+        sum(r.missed for r in rows),
     )

@@ -1,28 +1,35 @@
 """One row per case and backend: what was asked, answered and measured.
 
-Rows travel as ``item.user_properties`` (one ``llm_``-prefixed key per field) so that JUnit XML
-and pytest-xdist carry them; the controller rebuilds rows from the reports, keyed by node id.
-Long texts are clipped there (JUnit, terminal); the full output travels once, beside them.
+A row travels whole as one report attribute (``report.llm_row``, its ``to_dict``), which pytest-xdist
+serialises with the report; the controller rebuilds it once per report, keyed by node id.
+``item.user_properties`` carry only the JUnit view: one ``llm_``-prefixed key per field, long texts
+clipped, values as JSON.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
-from typing import Any
+from typing import Any, Literal
 
 from ..backends.base import Completion, redact
 from ..backends.spec import Pricing
-from ..checks.registry import CORRECTNESS, DEFAULT_CHECKS, FORMAT, CheckRegistry
+from ..checks.registry import CORRECTNESS, DEFAULT_CHECKS, FORMAT, CheckContext, CheckRegistry
 from ..checks.text import clip, normalize_label
 from ..robustness.perturb import PerturbResult
 from ..suite.cases import Case
 from .cost import request_cost_usd
 
 PREFIX = "llm_"
-ANSWERED, ERROR, NOT_RUN, SKIPPED = "answered", "error", "not_run", "skipped"
-CASE, PERTURB = "case", "perturb"  # a row's kind: one answer checked, or a search over perturbed variants
+Status = Literal["answered", "error", "not_run", "skipped"]
+ANSWERED: Status = "answered"
+ERROR: Status = "error"
+NOT_RUN: Status = "not_run"
+SKIPPED: Status = "skipped"
+RowKind = Literal["case", "perturb"]  # one answer checked, or a search over perturbed variants
+CASE: RowKind = "case"
+PERTURB: RowKind = "perturb"
 CLIP_CHARS = 2000  # longest text echoed in JUnit properties and reports; the JSON keeps the whole output
 DETAIL_CHARS = 500  # longest check detail or error message kept anywhere
 
@@ -41,10 +48,11 @@ class CaseRow:
     category: str
     backend: str
     nodeid: str = ""
-    kind: str = CASE
+    kind: RowKind = CASE
     sample: int = 1  # which draw of the case this is, from 1 to ``samples``
     samples: int = 1  # draws of the case asked for (repeat)
-    status: str = ANSWERED
+    source: str = ""  # the written case this row's case was made from (attacks); its own id otherwise
+    status: Status = ANSWERED
     input: str = ""
     passed: bool | None = None
     format_ok: bool | None = None
@@ -77,6 +85,12 @@ class CaseRow:
         return self.status == ANSWERED
 
     @property
+    def cluster(self) -> tuple[str, str]:
+        """(file, source case): the rows of one cluster (a case, its attacks, perturbations and draws) are
+        not independent evidence, so statistics count them together (docs/stats.md)."""
+        return self.file, self.source or self.id
+
+    @property
     def missed(self) -> bool:
         """True when the backend answered and a correctness or format check failed."""
         return self.answered and (self.passed is False or self.format_ok is False)
@@ -103,27 +117,26 @@ class CaseRow:
         """'file::id' for messages."""
         return f"{self.file}::{self.id}"
 
-    def to_properties(self) -> list[tuple[str, Any]]:
-        """``(llm_<field>, value)`` pairs for ``item.user_properties``, long texts clipped; lists become JSON text."""
+    def to_properties(self) -> list[tuple[str, str]]:
+        """The JUnit view: ``(llm_<field>, value)`` pairs for ``item.user_properties``, long texts clipped,
+        every value that is not text written as JSON (``null``, ``false``, ``[...]``), never a Python repr."""
         data = self.to_dict()
         data["output"], data["input"] = clip(self.output, CLIP_CHARS), clip(self.input, CLIP_CHARS)
-        return [(PREFIX + key, json.dumps(value) if isinstance(value, list) else value) for key, value in data.items()]
+        return [(PREFIX + key, value if isinstance(value, str) else json.dumps(value)) for key, value in data.items()]
 
     @classmethod
-    def from_properties(cls, properties: Iterable[tuple[str, Any]]) -> CaseRow | None:
-        """Rebuild a row from a report's user_properties; None when the item was not a case."""
-        values = {key[len(PREFIX) :]: value for key, value in properties if key.startswith(PREFIX)}
-        if "id" not in values:
-            return None
-        known = set(_FIELD_NAMES)
-        data = {key: value for key, value in values.items() if key in known}
-        if isinstance(data.get("checks"), str):
-            data["checks"] = json.loads(data["checks"])
-        return cls(**data)
+    def from_dict(cls, data: Mapping[str, Any]) -> CaseRow:
+        """Rebuild a row from its ``to_dict``; keys it does not know are ignored (a newer writer),
+        a missing or mistyped required one is a ValueError naming it."""
+        known = {key: value for key, value in data.items() if key in _FIELD_NAMES}
+        for key in _REQUIRED:
+            if not isinstance(known.get(key), str):
+                raise ValueError(f"a case row needs {key!r} (a string), got {known.get(key)!r}")
+        return cls(**known)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (shallow: a row's values are plain JSON already, and it is made once per report)."""
-        return {name: getattr(self, name) for name in _FIELD_NAMES}
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
     def miss_text(self) -> str:
         """What a reader needs to see of a missed case: input, output and the failed checks (for a
@@ -146,7 +159,8 @@ class CaseRow:
         return "\n".join(lines)
 
 
-_FIELD_NAMES = tuple(f.name for f in fields(CaseRow))
+_FIELD_NAMES = frozenset(f.name for f in fields(CaseRow))
+_REQUIRED = ("id", "file", "group", "category", "backend")
 
 
 def _one_line(text: str, limit: int = 300) -> str:
@@ -161,10 +175,12 @@ def score(
     pricing: Pricing,
     secrets: Sequence[str] = (),
     checks: CheckRegistry = DEFAULT_CHECKS,
+    context: CheckContext | None = None,
 ) -> CaseRow:
-    """``row`` filled with the ``checks`` and measurements of ``completion`` for ``case``; secrets redacted."""
+    """``row`` filled with the ``checks`` and measurements of ``completion`` for ``case``; secrets redacted.
+    ``context`` (the backend and its prompt) is what checks such as no_prompt_leak see beyond the answer."""
     text = redact(completion.text, secrets)
-    results = checks.run(text, case.expect, case.format)
+    results = checks.run(text, case.expect, case.format, context)
     correctness = [r.passed for r in results if r.kind == CORRECTNESS]
     formats = [r.passed for r in results if r.kind == FORMAT]
     return replace(
@@ -226,6 +242,13 @@ def errored(row: CaseRow, message: str, secrets: Sequence[str] = ()) -> CaseRow:
     return replace(row, status=ERROR, error=clip(redact(message, secrets), DETAIL_CHARS))
 
 
+def source_id(case: Case) -> str:
+    """The id of the written case ``case`` was made from: an attacked case's id less its '.<attack>' suffix."""
+    if case.attack is None:
+        return case.id
+    return case.id.removesuffix("." + case.attack.replace("#", "-"))
+
+
 def new_row(case: Case, file: str, group: str, backend: str, nodeid: str, sample: int = 1, samples: int = 1) -> CaseRow:
     """A row for draw ``sample`` of ``case`` on ``backend`` before it runs: not run until a report says otherwise."""
     return CaseRow(
@@ -237,6 +260,7 @@ def new_row(case: Case, file: str, group: str, backend: str, nodeid: str, sample
         nodeid=nodeid,
         sample=sample,
         samples=samples,
+        source=source_id(case),
         attack=case.attack,
         attack_family=case.attack_family,
         status=NOT_RUN,

@@ -17,7 +17,7 @@ def proportion(successes: int, total: int) -> float | None:
     return successes / total if total else None
 
 
-def wilson_interval(successes: int, total: int, z: float = Z_95) -> tuple[float, float]:
+def wilson_interval(successes: float, total: float, z: float = Z_95) -> tuple[float, float]:
     """Wilson score interval for a binomial proportion (95% by default)."""
     if total == 0:
         return 0.0, 1.0
@@ -90,7 +90,7 @@ def _last_inside(inside: Callable[[float], bool], start: float, end: float) -> f
         return end
     for _ in range(200):
         middle = (start + end) / 2
-        if middle in (start, end):  # the two are adjacent floats
+        if middle in (start, end) or abs(end - start) < 1e-10:  # adjacent floats, or far finer than printed
             break
         start, end = (middle, end) if inside(middle) else (start, middle)
     return start
@@ -120,7 +120,12 @@ def paired_difference_interval(
 
 
 def paired_cases_to_settle(
-    only_challenger: int, only_baseline: int, n: int, margin_points: float, alpha: float = 0.05
+    only_challenger: float,
+    only_baseline: float,
+    n: float,
+    margin_points: float,
+    alpha: float = 0.05,
+    clustered: bool = False,
 ) -> int | None:
     """About how many paired cases in all (n or more) would settle "as good, within margin_points?".
 
@@ -129,6 +134,8 @@ def paired_cases_to_settle(
     procedure acts on: the (1 - alpha) interval's lower bound above -margin_points (no drop that
     large; a gain shows the same way), or a drop significant by McNemar's exact test (p < alpha).
     None when there are no cases, or no N up to MAX_PAIRED_CASES would do (say a tie with margin 0).
+    ``clustered``: the counts are effective ones of clustered pairs, N counts source cases, and the
+    interval at N uses Student's t with N - 1 degrees of freedom, as ``cluster_z`` does.
     """
     if n <= 0:
         return None
@@ -136,15 +143,17 @@ def paired_cases_to_settle(
 
     def settles(total: int) -> bool:
         won, lost = round(only_challenger * total / n), round(only_baseline * total / n)
-        if paired_difference_interval(won, lost, total, z)[0] > -margin_points:
+        critical = cluster_z(z, total, math.inf) if clustered else z
+        if paired_difference_interval(won, lost, total, critical)[0] > -margin_points:
             return True
         return lost > won and mcnemar_exact(won, lost) < alpha
 
-    if settles(n):
-        return n
+    start = max(1, round(n))  # counts may be effective (fractional) ones: start from the nearest whole number
+    if settles(start):
+        return start
     # Double until settled, then bisect. Rounding makes "settles" a little ragged near the
     # boundary, so the answer is approximate, which is all a projection can be.
-    unsettled, settled = n, 2 * n
+    unsettled, settled = start, 2 * start
     while not settles(settled):
         if settled >= MAX_PAIRED_CASES:
             return None
@@ -179,3 +188,93 @@ def min_cases_for_threshold(threshold: float, z: float = Z_95) -> int | None:
     while wilson_interval(n, n, z)[0] < threshold:  # guards float rounding at the boundary
         n += 1
     return n
+
+
+SIGN_FLIP_EXACT_LIMIT = 4_000_000  # clusters x sums up to which the sign-flip test is enumerated exactly
+
+
+def effective_cases(clusters: Sequence[tuple[float, int]]) -> float:
+    """How many independent cases ``clusters`` ((successes, cases) per source case) are worth for a
+    proportion: n / design effect, from the cluster-robust variance of the pooled rate (docs/stats.md).
+
+    The design effect is the cluster-robust variance over the variance the same n independent cases
+    would have, never under 1 (clustering never adds evidence). When that ratio cannot be estimated
+    (one cluster, or a rate of 0 or 1) every cluster counts as one case. Independent cases (clusters of
+    one) are worth exactly n."""
+    n = sum(size for _, size in clusters)
+    k = len(clusters)
+    if k == n:
+        return float(n)
+    p = sum(successes for successes, _ in clusters) / n
+    independent = p * (1 - p) / (n - 1)
+    if k < 2 or independent <= 0:
+        return float(k)
+    robust = k / (k - 1) * sum((successes - p * size) ** 2 for successes, size in clusters) / (n * n)
+    return n / max(1.0, robust / independent)
+
+
+def effective_pairs(clusters: Sequence[tuple[int, int, int]]) -> float:
+    """How many independent pairs ``clusters`` ((won, lost, pairs) per source case) are worth for a paired
+    difference: n / design effect, as ``effective_cases`` does for a proportion."""
+    n = sum(size for _, _, size in clusters)
+    k = len(clusters)
+    if k == n or n == 0:
+        return float(n)
+    won, lost = sum(w for w, _, _ in clusters), sum(lo for _, lo, _ in clusters)
+    difference = (won - lost) / n
+    independent = ((won + lost) - n * difference * difference) / (n * (n - 1))
+    if k < 2 or independent <= 0:
+        return float(k)
+    robust = k / (k - 1) * sum((w - lo - difference * size) ** 2 for w, lo, size in clusters) / (n * n)
+    return n / max(1.0, robust / independent)
+
+
+def sign_flip_p(totals: Sequence[int]) -> float:
+    """Two-sided p of the cluster sign-flip (randomization) test: under no difference each cluster's total
+    (cases won minus cases lost) is as likely negative as positive. With clusters of one case it is
+    McNemar's exact test; with many large clusters, its normal approximation (Durkalski et al. 2003)."""
+    moved = [abs(t) for t in totals if t]
+    observed = abs(sum(totals))
+    if not moved or observed == 0:
+        return 1.0
+    if len(moved) * (2 * sum(moved) + 1) > SIGN_FLIP_EXACT_LIMIT:
+        z = observed / math.sqrt(sum(t * t for t in moved))
+        return min(1.0, 2 * (1 - NormalDist().cdf(z)))
+    ways: dict[int, int] = {0: 1}  # sum of the signed totals -> number of sign assignments reaching it
+    for total in moved:
+        step: dict[int, int] = {}
+        for value, count in ways.items():
+            for signed in (value + total, value - total):
+                step[signed] = step.get(signed, 0) + count
+        ways = step
+    extreme = sum(count for value, count in ways.items() if abs(value) >= observed)
+    return min(1.0, extreme / 2 ** len(moved))
+
+
+def mean_and_se(values: Sequence[float]) -> tuple[float | None, float]:
+    """The mean of ``values`` and its standard error (0 for fewer than two values); None with no value."""
+    if not values:
+        return None, 0.0
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return mean, 0.0
+    variance = sum((v - mean) ** 2 for v in values) / (len(values) - 1)
+    return mean, math.sqrt(variance / len(values))
+
+
+def cluster_z(z: float, clusters: int, cases: float) -> float:
+    """The critical value for an interval over ``clusters`` source cases behind ``cases`` cases: ``z``
+    itself for independent cases, else Student's t with clusters - 1 degrees of freedom at the same
+    level, since a variance estimated from few clusters is itself uncertain (Cameron and Miller 2015)."""
+    if clusters >= cases or clusters < 2:
+        return z
+    degrees = clusters - 1
+    # The Cornish-Fisher expansion of t's quantile in z (Abramowitz and Stegun 26.7.5): within 1% of the
+    # exact value from 3 degrees of freedom on; for 1 or 2 degrees it still widens the interval a lot.
+    terms = (
+        (z**3 + z) / 4,
+        (5 * z**5 + 16 * z**3 + 3 * z) / 96,
+        (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / 384,
+        (79 * z**9 + 776 * z**7 + 1482 * z**5 - 1920 * z**3 - 945 * z) / 92160,
+    )
+    return z + sum(term / degrees ** (i + 1) for i, term in enumerate(terms))

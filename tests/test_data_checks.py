@@ -11,16 +11,8 @@ import pytest
 from conftest import FAKE_CASES, FAKE_CONFIG
 
 from pytest_llmgate.cli import main
-from pytest_llmgate.data.trainingdata import (
-    Example,
-    Reference,
-    answer_shape,
-    check_data,
-    edge_cues,
-    jaccard,
-    shingles,
-    similar_pairs,
-)
+from pytest_llmgate.data.checkdata import answer_shape, check_data, edge_cues, jaccard, shingles, similar_pairs
+from pytest_llmgate.data.examples import Example, Reference
 
 SYSTEM = "Route the ticket. Reply with one label."
 POOL_CASES = """
@@ -107,13 +99,18 @@ def test_export_from_results_keeps_passed_outputs(suite: Path) -> None:
             "id": "c",
             "file": "pool.llm.yaml",
             "input": "Timeout",
-            "output": None,
-            "passed": False,
+            "output": "",
+            "passed": None,
             "backend": "big",
+            "status": "error",
             "error": "timeout",
         },
     ]
-    results.write_text(json.dumps({"cases": rows, "summary": []}), encoding="utf-8")
+    for row in rows:  # what every row of a results file also has
+        row.update({"group": ".", "category": "common", "status": row.get("status", "answered")})
+    results.write_text(
+        json.dumps({"schema_version": 2, "verdict": {"status": "failed"}, "cases": rows}), encoding="utf-8"
+    )
     out = suite.parent / "train.jsonl"
     assert main(["export-finetune", "--results", str(results), "--backend", "routed", "--out", str(out)]) == 0
     assert _lines(out) == [
@@ -241,3 +238,13 @@ def test_similar_pairs_finds_exactly_what_brute_force_finds() -> None:
         left, right = sets[:100], sets[100:]
         cross = {(i, j) for i in range(len(left)) for j in range(len(right)) if jaccard(left[i], right[j]) >= threshold}
         assert {(i, j) for i, j, _ in similar_pairs(left, right, threshold)} == cross
+
+
+def test_export_from_results_refuses_a_file_that_would_mislead(suite: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    results = suite.parent / "results.json"
+    row = {"id": "a", "file": "f.llm.yaml", "group": ".", "category": "common", "backend": "big", "status": "answered"}
+    results.write_text(json.dumps({"cases": [{**row, "passed": "yes", "input": "x", "output": "billing"}]}))
+    out = suite.parent / "train.jsonl"
+    assert main(["export-finetune", "--results", str(results), "--backend", "routed", "--out", str(out)]) == 2
+    assert "cases/0/passed: 'yes' is not of type 'boolean', 'null'" in capsys.readouterr().err
+    assert not out.exists()

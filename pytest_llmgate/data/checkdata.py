@@ -1,8 +1,5 @@
-"""Fine-tuning data: export it from cases or passed results, and check it before training.
-
-The checks are the pre-training checklist: duplicates, leakage of eval cases into the training
-set, label balance, the share of edge-like examples and the consistency of the answers' format.
-"""
+"""check-data: the pre-training checklist of a training set: duplicates, leakage of eval cases,
+label balance, the share of edge-like examples and the consistency of the answers' format."""
 
 from __future__ import annotations
 
@@ -10,35 +7,38 @@ import json
 import math
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
 from typing import Any
 
-from ..backends.spec import BackendSpec
-from ..errors import SpecError
-from ..suite.cases import Case, load_case_file
+from .examples import Example, Reference, normalize_text
 
-CASE_FILE_PATTERNS = ("*.llm.yaml", "*.llm.yml")
+_SHORT_WORDS, _LONG_WORDS = 3, 80
+
+
 NEAR_THRESHOLD = 0.8
-SHINGLE_SIZE = 5
-DUPLICATE_TARGET = 0.05
-EVAL_SET_WARNING = (
-    "training on the eval set makes the gate meaningless: it would measure what the model "
-    "memorised, not how it behaves on inputs it has not seen"
-)
 
-_PUNCTUATION = re.compile(r"[^\w\s]")
+
+SHINGLE_SIZE = 5
+
+
+DUPLICATE_TARGET = 0.05
+
+
 _MULTI_INTENT = re.compile(
     r"\b(also|another (thing|question|issue)|btw|by the way|on top of that|as well|"
     r"second(ly)?|and then)\b"
 )
+
+
 _INJECTION = re.compile(
     r"\b(ignore|disregard|forget)\b.{0,30}\b(instructions|rules|prompt|above|guidelines)\b|"
     r"\b(new|hidden|previous|your|my) instructions\b|<instructions>|system prompt|"
     r"^\W*system\b|\"role\"\s*:|\boverride\b|\bpretend\b|you are now|developer mode|jailbreak",
     re.MULTILINE,
 )
+
+
 _ENGLISH_WORDS = frozenset(
     [
         "a",
@@ -77,205 +77,12 @@ _ENGLISH_WORDS = frozenset(
         "your",
     ]
 )
+
+
 _LABEL_SHAPE = re.compile(r"[\w\-]+( [\w\-]+){0,2}")
-_SHORT_WORDS, _LONG_WORDS = 3, 80
+
+
 _FOREIGN_MIN_WORDS = 6  # terse English ('API down since 9, urgent') has no function words either
-
-
-def normalize_text(text: str) -> str:
-    """Lower case, punctuation removed, whitespace collapsed; punctuation-only text keeps its marks."""
-    words = _PUNCTUATION.sub(" ", text.lower()).split()
-    # '???' and '!!!' would both become '' and count as the same message
-    return " ".join(words) or " ".join(text.lower().split())
-
-
-def display_path(path: Path) -> str:
-    """``path`` relative to the working folder when it lies below it, else as given."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
-
-
-@dataclass(frozen=True)
-class Example:
-    """One fine-tuning example: a chat ending with the assistant's answer, and where it came from."""
-
-    messages: tuple[Mapping[str, str], ...]
-    source: str
-
-    @property
-    def user_text(self) -> str:
-        """The last user message: what the model must answer."""
-        return next((m["content"] for m in reversed(self.messages) if m["role"] == "user"), "")
-
-    @property
-    def answer(self) -> str:
-        """The last assistant message: what the model must learn to say."""
-        return next((m["content"] for m in reversed(self.messages) if m["role"] == "assistant"), "")
-
-    def to_json(self) -> dict[str, Any]:
-        """The OpenAI chat fine-tuning line: ``{"messages": [...]}``."""
-        return {"messages": [dict(m) for m in self.messages]}
-
-
-@dataclass(frozen=True)
-class Reference:
-    """A text the training data must not contain: an eval case's input or a held-out example."""
-
-    where: str
-    text: str
-
-
-def read_examples(path: Path) -> list[Example]:
-    """Read a JSONL training file: ``{"messages": [...]}`` lines or ``{"text", "label"}`` lines."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise SpecError(path, None, f"cannot read file: {exc.strerror}") from None
-    examples = []
-    for number, line in enumerate(lines, start=1):
-        if line.strip():
-            examples.append(_parse_example(line, path, number))
-    return examples
-
-
-def _parse_example(line: str, path: Path, number: int) -> Example:
-    try:
-        row = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise SpecError(path, number, f"invalid JSON: {exc.msg}") from None
-    source = f"{display_path(path)}:{number}"
-    if isinstance(row, dict) and isinstance(row.get("text"), str) and isinstance(row.get("label"), str):
-        return Example(
-            ({"role": "user", "content": row["text"]}, {"role": "assistant", "content": row["label"]}), source
-        )
-    messages = row.get("messages") if isinstance(row, dict) else None
-    if (
-        isinstance(messages, list)
-        and messages
-        and all(
-            isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)
-            for m in messages
-        )
-    ):
-        return Example(tuple({"role": m["role"], "content": m["content"]} for m in messages), source)
-    raise SpecError(
-        path, number, 'expected {"messages": [{"role": ..., "content": ...}, ...]} or {"text": ..., "label": ...}'
-    )
-
-
-def write_examples(path: Path, examples: Iterable[Example]) -> None:
-    """Write ``examples`` as OpenAI chat fine-tuning JSONL."""
-    text = "".join(json.dumps(e.to_json(), ensure_ascii=False) + "\n" for e in examples)
-    path.write_text(text, encoding="utf-8")
-
-
-def case_files(folder: Path) -> list[Path]:
-    """Every case file below ``folder``, skipping hidden folders such as .venv and .git."""
-    found = {p for pattern in CASE_FILE_PATTERNS for p in folder.rglob(pattern)}
-    return sorted(p for p in found if not any(part.startswith(".") for part in p.relative_to(folder).parts[:-1]))
-
-
-def load_cases(paths: Sequence[Path]) -> list[tuple[Path, Case]]:
-    """The cases of the given case files and of the case files in the given folders, in order."""
-    files = [f for p in paths for f in (case_files(p) if p.is_dir() else [p])]
-    return [(f, case) for f in files for case in load_case_file(f).cases]
-
-
-def case_where(path: Path, case: Case) -> str:
-    """'path/to/edge.llm.yaml::case-id', the way pytest names the case."""
-    return f"{display_path(path)}::{case.id}"
-
-
-def eval_references(suite: Path) -> list[Reference]:
-    """The input of every case under the suite folder: what the training data must not contain."""
-    return [Reference(case_where(path, case), case.input_text) for path, case in load_cases([suite])]
-
-
-def example_references(path: Path) -> list[Reference]:
-    """The user messages of a JSONL file (e.g. a held-out set), to be kept out of training too."""
-    return [Reference(e.source, e.user_text) for e in read_examples(path)]
-
-
-def gold_answer(case: Case) -> str | None:
-    """The answer a case's expectation spells out (label, fields as compact JSON, equals), or None."""
-    if isinstance(case.expect.get("label"), str):
-        return case.expect["label"]
-    if isinstance(case.expect.get("fields"), Mapping):
-        return json.dumps(dict(case.expect["fields"]), ensure_ascii=False, separators=(",", ":"))
-    if isinstance(case.expect.get("equals"), str):
-        return case.expect["equals"]
-    return None
-
-
-@dataclass
-class Export:
-    """Examples gathered for fine-tuning, and why the others were left out."""
-
-    examples: list[Example] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-    _user_texts: set[str] = field(default_factory=set, repr=False)
-
-    def add(self, system: str | None, turns: Iterable[Mapping[str, str]], answer: str, source: str) -> None:
-        """Add one example, unless one with the same user message is already in (first wins)."""
-        messages = ([{"role": "system", "content": system}] if system else []) + [dict(t) for t in turns]
-        example = Example(tuple(messages + [{"role": "assistant", "content": answer}]), source)
-        key = normalize_text(example.user_text)
-        if key in self._user_texts:
-            self.skipped.append(f"{source}: same user message as an earlier example")
-            return
-        self._user_texts.add(key)
-        self.examples.append(example)
-
-
-def export_cases(
-    export: Export, cases: Iterable[tuple[Path, Case]], backend: BackendSpec | None, with_system: bool
-) -> None:
-    """Add each case with a derivable answer, sent as ``backend`` would (its system prompt, no few-shot)."""
-    for path, case in cases:
-        where = case_where(path, case)
-        answer = gold_answer(case)
-        prompt = backend.prompt_for(case.task) if backend else None
-        if answer is None:
-            export.skipped.append(f"{where}: no label, fields or equals to use as the answer")
-        elif backend and prompt is None:
-            export.skipped.append(f"{where}: backend {backend.name!r} has no prompt for task {case.task!r}")
-        else:
-            export.add(prompt.system if prompt and with_system else None, case.messages, answer, where)
-
-
-def export_results(export: Export, path: Path, backend: BackendSpec | None, with_system: bool) -> None:
-    """Add the output of every passed row of a JSON results file (``--llm-report-json``)."""
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise SpecError(path, None, f"cannot read file: {exc.strerror}") from None
-    except json.JSONDecodeError as exc:
-        raise SpecError(path, exc.lineno, f"invalid JSON: {exc.msg}") from None
-    rows = document.get("cases") if isinstance(document, dict) else None
-    if not isinstance(rows, list):
-        raise SpecError(path, None, "not a results file: it needs a 'cases' list (write one with --llm-report-json)")
-    system = backend.prompt.system if backend and with_system else None
-    for number, row in enumerate(rows, start=1):
-        if not isinstance(row, dict) or not isinstance(row.get("input"), str):
-            raise SpecError(path, None, f"results row {number} has no 'input' string")
-        where = f"{row.get('file', '?')}::{row.get('id', '?')}[{row.get('backend', '?')}]"
-        if row.get("passed") is not True or not isinstance(row.get("output"), str):
-            export.skipped.append(f"{where}: not passed")
-        else:
-            export.add(system, [{"role": "user", "content": row["input"]}], row["output"].strip(), where)
-
-
-def eval_matches(examples: Sequence[Example], references: Sequence[Reference]) -> list[tuple[Example, Reference]]:
-    """Examples whose user message is, once normalised, an eval input."""
-    by_text: dict[str, list[Reference]] = defaultdict(list)
-    for reference in references:
-        by_text[normalize_text(reference.text)].append(reference)
-    return [(e, r) for e in examples for r in by_text.get(normalize_text(e.user_text), [])]
-
-
-# --------------------------------------------------------------------------- similarity
 
 
 def shingles(text: str, size: int = SHINGLE_SIZE) -> frozenset[str]:
@@ -322,9 +129,6 @@ def similar_pairs(
             for s in prefix(shingle_set):
                 index[s].append(i)
     return pairs
-
-
-# --------------------------------------------------------------------------- the checklist
 
 
 @dataclass(frozen=True)
