@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from faultserver import FaultServer, label_reply
+from llama_server import free_port
 
 from pytest_llmgate.backends.base import BackendError, Completion
 from pytest_llmgate.backends.breaker import CircuitBreaker
@@ -45,12 +45,6 @@ def make_backend(url: str, **overrides: object) -> OpenAIBackend:
         "max_retries": 2,
     }
     return OpenAIBackend(BackendSpec(**{**values, **overrides}), backoff_s=0.05)  # type: ignore[arg-type]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def ask(backend: OpenAIBackend, text: str) -> Completion:

@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from llama_server import free_port, llama_server
 
 from pytest_llmgate.backends.base import BackendError
-from pytest_llmgate.backends.llama_cpp import resolve_model_path
 from pytest_llmgate.backends.openai import OpenAIBackend
 from pytest_llmgate.backends.spec import BackendSpec
 
@@ -28,55 +24,11 @@ PARAMS = {"temperature": 0, "max_tokens": 12, "seed": 0}
 SECRET = "sk-llmgate-test-SECRET-0123456789"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """llama_cpp.server serving the embedded model on a free loopback port, for this module."""
-    model = resolve_model_path(
-        BackendSpec(name="m", provider="llama_cpp", model="embedded:smollm2-135m-instruct", config_path=Path("x"))
-    )
-    port = free_port()
-    log = (tmp_path_factory.mktemp("server") / "server.log").open("w")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "llama_cpp.server",
-            "--model",
-            str(model),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--n_ctx",
-            "2048",
-            "--verbose",
-            "false",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/models", timeout=2)
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"llama_cpp.server did not start; see {log.name}") from None
-                time.sleep(0.5)
+    with llama_server(tmp_path_factory.mktemp("server")) as (url, _log):
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log.close()
 
 
 def server_usage(url: str) -> tuple[str, dict]:

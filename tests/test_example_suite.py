@@ -102,7 +102,7 @@ def test_the_fine_tune_resists_more_attacks(run) -> None:
     assert {r["sources"] for r in data["injection_resistance"]} == {4}  # the attacks are of 4 tickets
     assert resisted["smollm2-finetuned"] > resisted["smollm2-prompted"]
     searches = [r for r in data["cases"] if r["kind"] == "perturb" and r["backend"] == "smollm2-finetuned"]
-    assert len(searches) == 2 and all(r["variants"] > 0 for r in searches)
+    assert len(searches) == 2 and all(r["search"]["variants"] > 0 for r in searches)
 
 
 def test_each_task_is_compared_and_decided_on_its_own(run) -> None:

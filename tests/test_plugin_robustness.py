@@ -75,10 +75,14 @@ cases:
 """,
     )
     result = suite.runpytest("--llm-report-json=r.json")
-    [search] = [row for row in json.loads((suite.path / "r.json").read_text())["cases"] if row["kind"] == "perturb"]
-    assert search["variants"] > search["variants_held"] >= 0 and search["passed"] is False
+    [row] = [row for row in json.loads((suite.path / "r.json").read_text())["cases"] if row["kind"] == "perturb"]
+    search = row["search"]  # its own record: the case's answer fields stay empty
+    assert (row["passed"], row["output"], row["latency_ms"], row["cost_usd"]) == (None, "", None, None)
+    assert search["original_held"] and search["variants"] > search["variants_held"] >= 0
+    assert search["calls"] > search["variants"] and search["latency_ms"] == pytest.approx(10 * search["calls"])
     assert "charged" not in search["flip"]  # a typo in the one word the answer hangs on
     assert search["flip_edits"].count(";") == 0  # shrunk to a single edit
+    assert search["flip_output"] and not all(c["passed"] for c in search["flip_checks"])
     result.stdout.fnmatch_lines(
         [
             "*flipped: * of * variants held",
@@ -105,8 +109,8 @@ cases:
     result = suite.runpytest("--llm-report-json=r.json")
     result.stdout.fnmatch_lines(["llmgate: GATE FAILED: fake: common.llm.yaml common robustness * < 0.99 (* variants)"])
     suite.runpytest("--llm-report-json=r.json", "--llm-perturb-max=4")
-    [search] = [row for row in json.loads((suite.path / "r.json").read_text())["cases"] if row["kind"] == "perturb"]
-    assert search["variants"] <= 3  # 4 calls: the original and three variants at most
+    [row] = [row for row in json.loads((suite.path / "r.json").read_text())["cases"] if row["kind"] == "perturb"]
+    assert row["search"]["variants"] <= 3 and row["search"]["calls"] <= 4  # the original and three variants at most
     result = suite.runpytest("--llm-report-json=r.json", "--llm-perturb-max=1")  # too little for any search
     [search] = [row for row in json.loads((suite.path / "r.json").read_text())["cases"] if row["kind"] == "perturb"]
     assert search["status"] == "skipped"

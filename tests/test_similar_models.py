@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
-import subprocess
-import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from llama_server import llama_server
 
 from pytest_llmgate.backends.embedders import OpenAIEmbedder, local_embedder
-from pytest_llmgate.backends.llama_cpp import resolve_model_path
 from pytest_llmgate.backends.spec import BackendSpec
 from pytest_llmgate.checks.similar import cosine
 
@@ -47,40 +43,11 @@ def test_an_in_process_embedder_loads_offline_and_separates_a_paraphrase(name: s
     embedder.close()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def embedding_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """llama_cpp.server --embedding serving the embedded SmolLM2 on a free loopback port, and its access log."""
-    model = resolve_model_path(
-        BackendSpec(name="m", provider="llama_cpp", model="embedded:smollm2-135m-instruct", config_path=Path("x"))
-    )
-    port = free_port()
-    log_path = tmp_path_factory.mktemp("server") / "server.log"
-    log = log_path.open("w")
-    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--embedding", "true"]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--verbose", "false"]
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/models", timeout=2)
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"llama_cpp.server did not start; see {log_path}") from None
-                time.sleep(0.5)
-        yield url, log_path
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log.close()
+    with llama_server(tmp_path_factory.mktemp("server"), "--embedding", "true") as served:
+        yield served
 
 
 def embedding_requests(log: Path) -> int:

@@ -401,12 +401,16 @@ def perturbation_lines(searches: Sequence[CaseRow]) -> list[str]:
     """Per perturbation search: variants held, and the smallest flip beside the original."""
     lines = []
     for row in searches:
-        if row.passed is None:
+        search = row.search
+        if search is None:
+            continue
+        if not search.original_held:
             lines.append(f"{row.where} [{row.backend}]: fails unperturbed, nothing to flip")
             continue
-        lines.append(f"{row.where} [{row.backend}]: {row.variants_held}/{row.variants} variants held")
-        if row.flip is not None:
-            lines.append(f"  smallest flip: {clip(row.flip, 200)!r} ({row.flip_edits}) -> {clip(row.output, 200)!r}")
+        lines.append(f"{row.where} [{row.backend}]: {search.variants_held}/{search.variants} variants held")
+        if search.flip is not None:
+            flip, answer = clip(search.flip, 200), clip(search.flip_output, 200)
+            lines.append(f"  smallest flip: {flip!r} ({search.flip_edits}) -> {answer!r}")
             lines.append(f"  original:      {clip(row.input, 200)!r}")
     return lines
 

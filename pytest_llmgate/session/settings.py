@@ -107,3 +107,152 @@ def _default_cache_dir(config: pytest.Config) -> Path:
     except ValueError:  # the cache plugin is off, and its ini key with it
         folder = ".pytest_cache"
     return Path(config.rootpath, folder, "d", "llmgate")
+
+
+def add_options(parser: pytest.Parser) -> None:
+    """Declare llmgate's command-line options and ini keys (RunSettings.from_pytest reads them)."""
+    group = parser.getgroup("llmgate", "LLM behaviour gates (pytest-llmgate)")
+    group.addoption(
+        "--llm-backend",
+        action="append",
+        metavar="NAME",
+        dest="llm_backend",
+        help="backend from llmgate.yaml to run the cases on; repeat to compare several (default: default_backend)",
+    )
+    group.addoption(
+        "--llm-config",
+        metavar="PATH",
+        dest="llm_config",
+        help="use this config instead of the nearest llmgate.yaml above each case file",
+    )
+    group.addoption(
+        "--llm-report-json",
+        metavar="PATH",
+        dest="llm_report_json",
+        help="write every case's result, the summaries, comparison, cost projection and recommendation to this JSON file",
+    )
+    group.addoption(
+        "--llm-report-md",
+        metavar="PATH",
+        dest="llm_report_md",
+        help="write the report as GitHub-flavoured Markdown (a PR comment, $GITHUB_STEP_SUMMARY)",
+    )
+    group.addoption(
+        "--llm-report-html",
+        metavar="PATH",
+        dest="llm_report_html",
+        help="write a self-contained HTML report with charts (works offline)",
+    )
+    group.addoption(
+        "--llm-volume",
+        metavar="N/UNIT",
+        dest="llm_volume",
+        help="requests per day, month or hour for the cost projection, e.g. 90000/day (overrides 'volume:')",
+    )
+    group.addoption(
+        "--llm-verbose-report",
+        action="store_true",
+        dest="llm_verbose_report",
+        help="print the full comparison (per category, per case, confusion matrices); -v does too",
+    )
+    group.addoption(
+        "--llm-concurrency",
+        type=int,
+        metavar="N",
+        dest="llm_concurrency",
+        help="backend calls at once per backend (default 8 for API backends; 'concurrency:' in llmgate.yaml; the smaller wins)",
+    )
+    group.addoption(
+        "--llm-cache",
+        default="readwrite",
+        metavar="MODE",
+        dest="llm_cache",
+        help="response cache: off, read, write or readwrite (default)",
+    )
+    group.addoption(
+        "--llm-cache-dir",
+        metavar="PATH",
+        dest="llm_cache_dir",
+        help="folder of the response cache (default: llmgate/ under pytest's cache folder)",
+    )
+    group.addoption(
+        "--llm-refresh",
+        action="store_true",
+        dest="llm_refresh",
+        help="call every backend again instead of reusing cached answers (new answers are still cached)",
+    )
+    group.addoption(
+        "--llm-record",
+        metavar="PATH",
+        dest="llm_record",
+        help="write every answer of this run to a recording (a reviewable file to commit)",
+    )
+    group.addoption(
+        "--llm-replay",
+        metavar="PATH",
+        dest="llm_replay",
+        help="answer only from a recording (CI without an API key); a case it lacks is an error",
+    )
+    group.addoption(
+        "--llm-repeat",
+        type=int,
+        metavar="K",
+        dest="llm_repeat",
+        help="sample every case K times (over each case's 'repeat:'); reports pass rate, pass^K and flaky cases",
+    )
+    group.addoption(
+        "--llm-save-baseline",
+        metavar="PATH",
+        dest="llm_save_baseline",
+        help="save this run's results as a baseline for --llm-baseline (the JSON results document)",
+    )
+    group.addoption(
+        "--llm-baseline",
+        metavar="PATH",
+        dest="llm_baseline",
+        help="compare with a saved baseline: per-category changes, flipped cases, McNemar's test on the flips",
+    )
+    group.addoption(
+        "--llm-baseline-backend",
+        metavar="NAME",
+        dest="llm_baseline_backend",
+        help="compare every backend of this run with this backend of the baseline (default: the same names)",
+    )
+    group.addoption(
+        "--llm-fail-on-regression",
+        nargs="?",
+        const="",
+        metavar="TOLERANCE",
+        dest="llm_fail_on_regression",
+        help="fail when a category drops significantly against the baseline by more than TOLERANCE "
+        "(e.g. accuracy:2%%,format:5%%; default none; per category under 'regression:' in llmgate.yaml)",
+    )
+    group.addoption(
+        "--llm-perturb-max",
+        type=int,
+        default=1000,
+        metavar="N",
+        dest="llm_perturb_max",
+        help="at most N backend calls for perturbed variants in this run (per xdist worker; default 1000)",
+    )
+    group.addoption(
+        "--llm-cost-from-cache",
+        action="store_true",
+        dest="llm_cost_from_cache",
+        help="price cached answers too in cost comparisons, by the latency measured when they were first "
+        "answered (default: a backend priced by the hour is compared on this run's fresh answers only)",
+    )
+    group.addoption(
+        "--llm-junit-misses",
+        default="failure",
+        choices=("failure", "skipped"),
+        dest="llm_junit_misses",
+        help="how JUnit XML reports a missed case: failure (default), or skipped so that only the "
+        "llmgate::gate testcase is red when the gate fails",
+    )
+    parser.addini(
+        "llmgate_case_patterns",
+        type="args",
+        default=list(CASE_FILE_PATTERNS),
+        help="glob patterns of case file names (default: *.llm.yaml *.llm.yml)",
+    )

@@ -31,7 +31,7 @@ from .cost import CostProfile, PairCost, breakeven, cost_per_correct_usd
 from .decide import Contender, Recommendation, recommend
 from .gate import GateTerms, GroupGate, Verdict, judge_group, judge_run
 from .results import SCHEMA_VERSION
-from .rows import PERTURB, CaseRow
+from .rows import CaseRow
 from .stats import mean_and_se, proportion, two_sided_z
 
 
@@ -474,11 +474,12 @@ def summarize_backend(overall: CategoryStats, rows: Sequence[CaseRow], pricing: 
     every group pooled); the totals include what its perturbation searches spent."""
     done = answered_rows(rows)
     spent = [r for r in rows if r.answered]
+    searches = [r.search for r in spent if r.search is not None]
     return BackendSummary(
         stats=overall,
-        total_cost_usd=sum(r.cost_usd or 0.0 for r in spent),
-        prompt_tokens=sum(r.prompt_tokens or 0 for r in spent),
-        completion_tokens=sum(r.completion_tokens or 0 for r in spent),
+        total_cost_usd=sum(r.cost_usd or 0.0 for r in done) + sum(s.cost_usd for s in searches),
+        prompt_tokens=sum(r.prompt_tokens or 0 for r in done) + sum(s.prompt_tokens for s in searches),
+        completion_tokens=sum(r.completion_tokens or 0 for r in done) + sum(s.completion_tokens for s in searches),
         tokens_estimated=any(r.tokens_estimated for r in done),
         per_hour_priced=pricing.per_hour_usd > 0,
         cached=sum(r.cached for r in done),
@@ -609,7 +610,7 @@ def analyze(rows: Sequence[CaseRow], facts: RunFacts, terms: Terms, baseline: Ba
         repeated=tuple(repeated),
         repeats=tuple(repeat_summaries(repeated)),
         resistance=tuple(attack_resistance(counted)),
-        perturbations=tuple(r for r in rows if r.kind == PERTURB and r.answered),
+        perturbations=tuple(r for r in rows if r.search is not None and r.answered),
         regression=regression,
         run_backends={name: terms.backend(name).identity() for name in backends},
         side_by_side=tuple(compared),

@@ -192,7 +192,7 @@ class Regression:
 
 
 def _passes(row: CaseRow) -> bool:
-    return row.answered and row.passed is not False and row.format_ok is not False
+    return row.answered and not row.missed
 
 
 def _kind(old: CaseRow | None, new: CaseRow | None) -> str | None:

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 
 from ..suite.terms import CATEGORIES
-from .rows import CASE, ERROR, NOT_RUN, PERTURB, SKIPPED, CaseRow
+from .rows import CASE, ERROR, NOT_RUN, SKIPPED, CaseRow
 from .stats import (
     Z_95,
     cluster_z,
@@ -147,7 +147,7 @@ def category_stats(backend: str, category: str, rows: Sequence[CaseRow], group: 
     """The metrics of ``rows`` (one backend, one category or ``all``, of ``group``); skipped rows are ignored."""
     rows = [r for r in rows if r.status != SKIPPED]
     done = answered_rows(rows)
-    searches = [r for r in rows if r.kind == PERTURB and r.answered]
+    searches = [r.search for r in rows if r.search is not None and r.answered]
     right = graded(done)
     shaped = [r for r in done if r.format_ok is not None]
     passed, format_ok = sum(bool(r.passed) for r in right), sum(bool(r.format_ok) for r in shaped)
@@ -183,8 +183,8 @@ def category_stats(backend: str, category: str, rows: Sequence[CaseRow], group: 
         fresh=len(fresh := [r for r in done if not r.cached]),
         fresh_latency_p95_ms=percentile([r.latency_ms for r in fresh if r.latency_ms is not None], 95),
         fresh_ttft_p95_ms=percentile([r.ttft_ms for r in fresh if r.ttft_ms is not None], 95),
-        variants=sum(r.variants for r in searches),
-        variants_held=sum(r.variants_held for r in searches),
+        variants=sum(s.variants for s in searches),
+        variants_held=sum(s.variants_held for s in searches),
         group=group,
     )
 

@@ -16,7 +16,7 @@ from typing import Any
 from ..errors import SpecError
 from .rows import CaseRow
 
-SCHEMA_VERSION = 2  # 2: schema_version itself, PairedComparison 'control', recommendation 'choice', row 'source'
+SCHEMA_VERSION = 2  # what changed since 1: docs/reports.md, 'JSON results'
 SCHEMA_FILE = Path(__file__).with_name("results.schema.json")
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal
 
 from ..backends.base import Completion, redact
@@ -32,6 +32,31 @@ CASE: RowKind = "case"
 PERTURB: RowKind = "perturb"
 CLIP_CHARS = 2000  # longest text echoed in JUnit properties and reports; the JSON keeps the whole output
 DETAIL_CHARS = 500  # longest check detail or error message kept anywhere
+
+
+@dataclass
+class SearchOutcome:
+    """What a perturbation search (``perturb:``) found, in a record of its own: a search row leaves the
+    answer fields of a case (passed, output, latency, tokens, cost) empty rather than reuse them."""
+
+    original_held: bool  # the unperturbed case kept its expectation (else there was nothing to flip)
+    variants: int  # variants tried (the original and shrinking not counted)
+    variants_held: int
+    flip: str | None = None  # the smallest variant found that fails, and its edits
+    flip_edits: str | None = None
+    flip_output: str = ""  # the answer the smallest flip got
+    flip_checks: list[dict[str, Any]] = field(default_factory=list)  # and its checks
+    calls: int = 0  # backend calls the search made, the original and shrinking included
+    latency_ms: float = 0.0  # what all its calls spent
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    cached: bool = False  # every call was answered from the cache or a recording
+
+    @property
+    def flipped(self) -> bool:
+        """A variant failed where the original held."""
+        return self.original_held and self.flip is not None
 
 
 @dataclass
@@ -72,10 +97,7 @@ class CaseRow:
     cached: bool = False  # the answer came from the response cache or a recording: its timings are old
     attack: str | None = None  # the attack template that made this case, if one did
     attack_family: str | None = None
-    variants: int = 0  # a perturbation search: variants tried (the original and shrinking not counted)
-    variants_held: int = 0
-    flip: str | None = None  # the smallest variant found that fails, and its edits
-    flip_edits: str | None = None
+    search: SearchOutcome | None = None  # a perturbation search's own record (kind 'perturb')
     request_key: str | None = None  # what the cache and recordings know the request by
     error: str | None = None
 
@@ -92,13 +114,17 @@ class CaseRow:
 
     @property
     def missed(self) -> bool:
-        """True when the backend answered and a correctness or format check failed."""
+        """True when the backend answered and a correctness or format check failed (for a perturbation
+        search: a variant flipped a case that held)."""
+        if self.search is not None:
+            return self.answered and self.search.flipped
         return self.answered and (self.passed is False or self.format_ok is False)
 
     @property
     def failed_checks(self) -> list[dict[str, Any]]:
-        """The checks that did not hold."""
-        return [c for c in self.checks if not c["passed"]]
+        """The checks that did not hold (of the smallest flip, for a perturbation search)."""
+        checks = self.search.flip_checks if self.search is not None else self.checks
+        return [c for c in checks if not c["passed"]]
 
     def completion(self) -> Completion:
         """The answer this row holds, as a backend returned it (for recordings)."""
@@ -132,22 +158,31 @@ class CaseRow:
         for key in _REQUIRED:
             if not isinstance(known.get(key), str):
                 raise ValueError(f"a case row needs {key!r} (a string), got {known.get(key)!r}")
+        if isinstance(known.get("search"), Mapping):
+            search = known["search"]
+            known["search"] = SearchOutcome(
+                **{f.name: search[f.name] for f in fields(SearchOutcome) if f.name in search}
+            )
         return cls(**known)
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (shallow: a row's values are plain JSON already, and it is made once per report)."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        """A JSON-ready dict (shallow but for the search record: it is made once per report)."""
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        if self.search is not None:
+            data["search"] = asdict(self.search)
+        return data
 
     def miss_text(self) -> str:
         """What a reader needs to see of a missed case: input, output and the failed checks (for a
         perturbation search, the smallest flipping variant beside the original)."""
-        if self.kind == PERTURB:
+        if self.search is not None:
+            search = self.search
             lines = [
-                f"{self.where} [{self.backend}] ({self.category}) flipped: {self.variants_held} of {self.variants} variants held",
+                f"{self.where} [{self.backend}] ({self.category}) flipped: {search.variants_held} of {search.variants} variants held",
                 f"  original:      {_one_line(self.input)}",
-                f"  smallest flip: {_one_line(self.flip or '')}",
-                f"  edits:         {self.flip_edits}",
-                f"  output:        {_one_line(self.output)}",
+                f"  smallest flip: {_one_line(search.flip or '')}",
+                f"  edits:         {search.flip_edits}",
+                f"  output:        {_one_line(search.flip_output)}",
             ]
         else:
             lines = [
@@ -211,30 +246,26 @@ def score(
 
 def perturbed(row: CaseRow, result: PerturbResult, checked: Mapping[str, CaseRow]) -> CaseRow:
     """``row`` as the outcome of a perturbation search: variants tried and held, the smallest flip with
-    the answer and checks it got, and what every call of the search (``checked``: by input) cost.
-    Passed unless a variant flipped a case that held; None (not measured) when the unperturbed case
-    already fails."""
+    the answer and checks it got, and what every call of the search (``checked``: by input) spent."""
     flip = result.failure
     answer = checked[flip.text] if flip else None
     spent = list(checked.values())
-    return replace(
-        row,
-        status=ANSWERED,
-        passed=(not result.flipped) if result.original_held else None,
-        format_ok=None,
-        output=answer.output if answer else "",
-        output_chars=answer.output_chars if answer else 0,
-        checks=answer.checks if answer else [],
+    search = SearchOutcome(
+        original_held=result.original_held,
         variants=result.tried,
         variants_held=result.held,
         flip=flip.text if flip else None,
         flip_edits=flip.description if flip else None,
+        flip_output=answer.output if answer else "",
+        flip_checks=answer.checks if answer else [],
+        calls=result.calls,
         latency_ms=round(sum(r.latency_ms or 0 for r in spent), 3),
         prompt_tokens=sum(r.prompt_tokens or 0 for r in spent),
         completion_tokens=sum(r.completion_tokens or 0 for r in spent),
         cost_usd=sum(r.cost_usd or 0 for r in spent),
         cached=bool(spent) and all(r.cached for r in spent),
     )
+    return replace(row, status=ANSWERED, search=search)
 
 
 def errored(row: CaseRow, message: str, secrets: Sequence[str] = ()) -> CaseRow:
