@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Final, Literal
 
 from ..backends.spec import FINE_TUNED, PROMPTED
 from ..suite.terms import DecisionPolicy
@@ -17,7 +17,11 @@ from .compare import ALL, PairedComparison
 from .cost import Breakeven, CostProfile
 from .stats import paired_cases_to_settle
 
-KEEP_PROMPTING, FINE_TUNE, TRADE_OFF, UNDECIDED = "keep prompting", "fine-tune", "trade-off", "undecided"
+Choice = Literal["keep prompting", "fine-tune", "trade-off", "undecided"]
+KEEP_PROMPTING: Final = "keep prompting"
+FINE_TUNE: Final = "fine-tune"
+TRADE_OFF: Final = "trade-off"
+UNDECIDED: Final = "undecided"
 CHOICE_NOTES = {
     KEEP_PROMPTING: "keep the prompted backend",
     FINE_TUNE: "the fine-tuned backend is worth it",
@@ -51,7 +55,7 @@ class Reason:
 class Recommendation:
     """The choice on one gate group, the two backends it weighed, and the reasons in the order checked."""
 
-    choice: str  # keep prompting, fine-tune, trade-off or undecided
+    choice: Choice
     prompted: str | None = None
     fine_tuned: str | None = None
     reasons: tuple[Reason, ...] = ()
@@ -200,7 +204,7 @@ def recommend(
         )
     reasons: list[Reason] = []
 
-    def conclude(word: str) -> Recommendation:
+    def conclude(word: Choice) -> Recommendation:
         return Recommendation(word, prompted.name, tuned.name, tuple(reasons), group)
 
     if volume_per_day is not None and volume_per_day < policy.min_daily_volume:

@@ -14,13 +14,20 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from typing import Final, Literal
 
 from ..suite.terms import Threshold
 from .compare import CategoryStats
 from .rows import ANSWERED, ERROR, NOT_RUN, SKIPPED, CaseRow
 
-PASSED, FAILED, INCOMPLETE, UNGATED = "passed", "failed", "incomplete", "ungated"
-NOT_MEASURED, SUBSET = "not measured", "subset"  # a gate with no answered case; a run over part of the suite
+GateStatus = Literal["passed", "failed", "incomplete", "not measured", "ungated"]  # one group's gate
+RunStatus = Literal["passed", "failed", "incomplete", "subset"]  # the run's verdict
+PASSED: Final = "passed"
+FAILED: Final = "failed"
+INCOMPLETE: Final = "incomplete"
+UNGATED: Final = "ungated"
+NOT_MEASURED: Final = "not measured"  # a gate with no answered case
+SUBSET: Final = "subset"  # a run over part of the suite
 
 
 @dataclass(frozen=True)
@@ -47,7 +54,7 @@ class GroupGate:
     group: str
     stats: CategoryStats
     threshold: Threshold | None
-    status: str  # passed, failed, incomplete, not measured or ungated
+    status: GateStatus
     failures: tuple[str, ...]  # thresholds missed
     gaps: tuple[str, ...]  # why the group was not fully measured
 
@@ -72,7 +79,7 @@ class GroupGate:
 class Verdict:
     """The run's verdict with the counts behind it and every reason it is not 'passed'."""
 
-    status: str  # passed, failed, incomplete or subset
+    status: RunStatus
     answered_count: int  # JSON: "answered"
     errored: int
     not_run: int
@@ -140,7 +147,7 @@ def judge_group(group: str, stats: CategoryStats, threshold: Threshold | None, m
                 f"{where} robustness {stats.robustness:.2f} < {threshold.robustness:.2f} ({stats.variants} variants)"
             )
         failures += budget_failures(where, stats, threshold)
-    status = INCOMPLETE if gaps else FAILED if failures else PASSED if gated else UNGATED
+    status: GateStatus = INCOMPLETE if gaps else FAILED if failures else PASSED if gated else UNGATED
     return GroupGate(group, stats, threshold, status, tuple(failures), tuple(gaps))
 
 
@@ -195,7 +202,7 @@ def judge_run(
         gaps.insert(0, f"the run stopped early ({stop_reason})")
     if interrupted:
         gaps.insert(0, "the run was interrupted")
-    status = SUBSET if subset else INCOMPLETE if gaps else FAILED if failures else PASSED
+    status: RunStatus = SUBSET if subset else INCOMPLETE if gaps else FAILED if failures else PASSED
     return Verdict(
         status,
         count[ANSWERED],
