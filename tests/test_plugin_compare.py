@@ -142,7 +142,7 @@ def test_markdown_report(compare_suite: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["llmgate: Markdown report written to *report.md"])
     text = (compare_suite.path / "out" / "report.md").read_text()
     assert text.startswith(
-        "## llmgate report\n\n**Gates:** passed (6 answered, 0 errored, 0 not run)\n\n"
+        "## llmgate report\n\n**Gates:** passed (6 answered)\n\n"
         "**Recommendation, .: KEEP PROMPTING (tuned vs prompt): keep the prompted backend**"
     )
     assert "| group | category | backend | graded | clusters | accuracy | 95% CI |" in text

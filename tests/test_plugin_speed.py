@@ -195,7 +195,7 @@ def test_xdist_workers_call_each_case_once(suite: pytest.Pytester, server: Fault
     result = suite.runpytest_subprocess("-n", "2", "--llm-cache=off", "--llm-report-json=r.json")
     assert sorted(server.questions) == sorted(f"ticket {i}" for i in range(40))
     assert len(rows(suite)) == 40 and all(row["passed"] for row in rows(suite))
-    result.stdout.fnmatch_lines(["llmgate: all gates passed (40 answered, 0 errored, 0 not run)"])
+    result.stdout.fnmatch_lines(["llmgate: all gates passed (40 answered)"])
 
 
 def test_an_interrupted_run_leaves_a_readable_cache(suite: pytest.Pytester, server: FaultServer) -> None:

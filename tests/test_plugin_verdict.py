@@ -42,7 +42,7 @@ def assert_never_passed(result: pytest.RunResult, pytester: pytest.Pytester) -> 
 def test_a_run_stopped_early_is_incomplete(many: pytest.Pytester, stop: list[str]) -> None:
     result = many.runpytest(*stop, *REPORTS)
     assert_never_passed(result, many)
-    result.stdout.fnmatch_lines(["llmgate: INCOMPLETE (* answered, 0 errored, * not run): the run stopped early*"])
+    result.stdout.fnmatch_lines(["llmgate: INCOMPLETE (* answered, * not run): the run stopped early*"])
     data = json.loads((many.path / "r.json").read_text())
     assert len(data["cases"]) == 15  # every collected case is a row, the unrun ones marked so
     assert data["verdict"]["status"] == "incomplete" and data["verdict"]["not_run"] > 0
@@ -64,7 +64,7 @@ def pytest_runtest_setup(item):
 """)
     result = many.runpytest_subprocess(*REPORTS)  # in-process, the interrupt would stop this test run too
     assert_never_passed(result, many)
-    result.stdout.fnmatch_lines(["llmgate: INCOMPLETE (5 answered, 0 errored, 10 not run): the run was interrupted"])
+    result.stdout.fnmatch_lines(["llmgate: INCOMPLETE (5 answered, 10 not run): the run was interrupted"])
     assert result.ret == pytest.ExitCode.INTERRUPTED
     assert json.loads((many.path / "r.json").read_text())["verdict"]["interrupted"] is True
 
@@ -80,7 +80,7 @@ def test_every_case_erroring_is_incomplete_never_passed(fake_suite: pytest.Pytes
     result.assert_outcomes(errors=3)
     result.stdout.fnmatch_lines(
         [
-            "llmgate: INCOMPLETE (0 answered, 3 errored, 0 not run): fake: . common: 3 of 3 cases unanswered (3 errored, 0 not run)",
+            "llmgate: INCOMPLETE (0 answered, 3 errored): fake: . common: 3 of 3 cases unanswered (3 errored, 0 not run)",
         ]
     )
     rows = json.loads((fake_suite.path / "r.json").read_text())["cases"]
@@ -102,10 +102,10 @@ def test_a_tolerated_error_rate_lets_the_gate_judge_the_rest(many: pytest.Pytest
     config = many.path / "llmgate.yaml"
     config.write_text("errors: {max_rate: 0.1}\n" + config.read_text())
     result = many.runpytest()
-    result.stdout.fnmatch_lines(["llmgate: all gates passed (14 answered, 1 errored, 0 not run)"])
+    result.stdout.fnmatch_lines(["llmgate: all gates passed (14 answered, 1 errored)"])
     assert result.ret == pytest.ExitCode.OK  # the suite accepts one error in ten
     config.write_text(config.read_text().replace("max_rate: 0.1", "max_rate: 0.05"))
-    many.runpytest().stdout.fnmatch_lines(["llmgate: INCOMPLETE (14 answered, 1 errored, 0 not run): *"])
+    many.runpytest().stdout.fnmatch_lines(["llmgate: INCOMPLETE (14 answered, 1 errored): *"])
 
 
 def test_reruns_never_count_a_case_twice(many: pytest.Pytester) -> None:
@@ -221,7 +221,7 @@ def test_a_subset_run_says_so_and_never_passes_the_suite(fake_suite: pytest.Pyte
     result.stdout.fnmatch_lines(
         [
             "*(pass)",
-            "llmgate: SUBSET (1 answered, 0 errored, 0 not run, 0 missed): subset: 1 of 3 cases (-k): "
+            "llmgate: SUBSET (1 answered, 0 missed): subset: 1 of 3 cases (-k): "
             "the suite's gates are not judged on part of it",
         ]
     )
@@ -234,9 +234,7 @@ def test_a_subset_run_says_so_and_never_passes_the_suite(fake_suite: pytest.Pyte
 def test_last_failed_is_a_subset_that_fails_while_its_cases_miss(fake_suite: pytest.Pytester) -> None:
     fake_suite.runpytest("-p", "cacheprovider")
     result = fake_suite.runpytest("-p", "cacheprovider", "--lf")
-    result.stdout.fnmatch_lines(
-        ["llmgate: SUBSET (1 answered, 0 errored, 0 not run, 1 missed): subset: 1 case (--lf): *"]
-    )
+    result.stdout.fnmatch_lines(["llmgate: SUBSET (1 answered, 1 missed): subset: 1 case (--lf): *"])
     assert "gates passed" not in result.stdout.str()
     assert result.ret == pytest.ExitCode.TESTS_FAILED  # the case it re-ran still misses
 
@@ -246,7 +244,7 @@ def test_the_verdict_is_the_last_block_printed(fake_suite: pytest.Pytester) -> N
     lines = [line for line in result.outlines if line.strip()]
     assert "short test summary info" in "\n".join(lines)  # pytest's summary lists the miss first
     assert lines[-2].startswith("=") and "llmgate verdict" in lines[-2]
-    assert lines[-1] == "llmgate: all gates passed (3 answered, 0 errored, 0 not run)"
+    assert lines[-1] == "llmgate: all gates passed (3 answered)"
 
 
 @pytest.mark.parametrize("misses", ["failure", "skipped"])
@@ -272,3 +270,17 @@ def test_junit_gate_testcase_fails_exactly_when_the_gate_fails(fake_suite: pytes
     [failure] = gate.iter("failure")
     assert "llmgate: GATE FAILED: other: . common accuracy 0.33 < 0.50 (3 graded cases)" in failure.get("message", "")
     assert suite.get("failures") == "1"  # only the gate is red: the misses are skipped
+
+
+def test_a_suite_without_any_gate_says_nothing_was_gated(pytester: pytest.Pytester) -> None:
+    pytester.makefile(
+        ".yaml",
+        llmgate="default_backend: f\nbackends:\n  f: {provider: fake, model: m, options: {default_reply: billing}}\n",
+    )
+    pytester.makefile(".llm.yaml", common="cases:\n  - {id: a, input: x, expect: {label: billing}}\n")
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(
+        ["llmgate: passed, but nothing was gated (1 answered): set 'thresholds:' in llmgate.yaml"]
+    )
+    assert "all gates passed" not in result.stdout.str()

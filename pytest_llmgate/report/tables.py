@@ -481,6 +481,8 @@ def verdict_lines(verdict: Verdict) -> list[str]:
             f"llmgate: SUBSET ({verdict.counts}, {verdict.missed} missed): {verdict.subset}: "
             "the suite's gates are not judged on part of it"
         ] + [f"  on the subset: {reason}" for reason in (*verdict.gaps, *verdict.failures)]
+    if verdict.status == PASSED and not verdict.gated:
+        return [f"llmgate: passed, but nothing was gated ({verdict.counts}): set 'thresholds:' in llmgate.yaml"]
     if verdict.status == PASSED:
         return [f"llmgate: all gates passed ({verdict.counts})"]
     if verdict.status == FAILED:

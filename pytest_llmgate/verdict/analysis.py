@@ -602,7 +602,15 @@ def analyze(rows: Sequence[CaseRow], facts: RunFacts, terms: Terms, baseline: Ba
     repeated, identical = repeated_cases(rows, counted)
     return Analysis(
         rows=tuple(rows),
-        verdict=judge_run(counted, gates, facts.interrupted, facts.stop_reason, regressed, facts.subset),
+        verdict=judge_run(
+            counted,
+            gates,
+            facts.interrupted,
+            facts.stop_reason,
+            regressed,
+            facts.subset,
+            regression_gated=baseline is not None and baseline.tolerance is not None,
+        ),
         gates=tuple(gates),
         backends=tuple(summaries),
         warnings=tuple(threshold_warnings(gates) + regression_notes),

@@ -89,6 +89,7 @@ class Verdict:
     gaps: tuple[str, ...]
     subset: str | None = None  # 'subset: 24 of 646 cases (-k)' when only part of the suite ran
     missed: int = 0  # answered cases whose checks failed
+    gated: int = 0  # thresholds or budgets (per group, backend and category), must-pass cases and a baseline gate
 
     @property
     def passed(self) -> bool:
@@ -97,9 +98,9 @@ class Verdict:
 
     @property
     def counts(self) -> str:
-        """'12 answered, 2 errored, 1 not run' (skipped cases named when there are any)."""
-        text = f"{self.answered_count} answered, {self.errored} errored, {self.not_run} not run"
-        return text + (f", {self.skipped} skipped" if self.skipped else "")
+        """'12 answered, 2 errored, 1 not run, 3 skipped': the answered count, then each other count that is not 0."""
+        others = ((self.errored, "errored"), (self.not_run, "not run"), (self.skipped, "skipped"))
+        return ", ".join([f"{self.answered_count} answered"] + [f"{n} {what}" for n, what in others if n])
 
     def to_dict(self) -> dict:
         """A JSON-ready dict; ``passed`` is true only for the verdict 'passed'."""
@@ -187,6 +188,7 @@ def judge_run(
     stop_reason: str | None,
     regressions: Sequence[str] = (),
     subset: str | None = None,
+    regression_gated: bool = False,
 ) -> Verdict:
     """The run's verdict: subset when only part of the suite was selected (``subset`` says which part),
     else incomplete when anything gated went unmeasured, else failed (a threshold, a must-pass case or a
@@ -214,4 +216,5 @@ def judge_run(
         tuple(dict.fromkeys(gaps)),
         subset,
         sum(r.missed for r in rows),
+        sum(g.status != UNGATED for g in groups) + sum(r.must_pass for r in rows) + regression_gated,
     )
