@@ -11,6 +11,7 @@ from ..answers.cache import CACHE_MODES
 from ..answers.source import AnswerOptions
 from ..suite.cases import CASE_FILE_PATTERNS
 from ..suite.terms import Tolerance, parse_tolerance, parse_volume
+from .junit import JUNIT_MISSES
 
 
 @dataclass(frozen=True)
@@ -244,8 +245,8 @@ def add_options(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--llm-junit-misses",
-        default="failure",
-        choices=("failure", "skipped"),
+        default=JUNIT_MISSES[0],
+        choices=JUNIT_MISSES,
         dest="llm_junit_misses",
         help="how JUnit XML reports a missed case: failure (default), or skipped so that only the "
         "llmgate::gate testcase is red when the gate fails",

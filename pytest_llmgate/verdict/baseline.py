@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,6 @@ from .stats import mcnemar_exact, proportion
 REGRESSED, FIXED, NEW, REMOVED, UNMATCHED = "regressed", "fixed", "new", "removed", "unmatched"
 DEFAULT_ALPHA = 0.05
 SAVE_OPTION = "--llm-save-baseline"
-_ROW_FIELDS = frozenset(f.name for f in fields(CaseRow))
 _KIND_TITLES = {
     NEW: "new: not in the baseline",
     REMOVED: "removed: in the baseline only",
