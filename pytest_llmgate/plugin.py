@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
 from fnmatch import fnmatch
 from pathlib import Path
@@ -13,6 +14,7 @@ from . import hookspec
 from .errors import SpecError
 from .session.collector import DESELECTED_KEY, WORKER_DESELECTED, ResultCollector
 from .session.items import STATE_KEY, CaseFile, CaseItem
+from .session.progress import ProgressReporter, wanted
 from .session.settings import RunSettings, add_options
 from .session.state import RunState
 from .session.thirdparty import drop_idle_hypothesis_plugin
@@ -61,6 +63,8 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[COLLECTOR_KEY] = ResultCollector(config, state)
         config.pluginmanager.register(config.stash[COLLECTOR_KEY], "llmgate-gate")
         config.pluginmanager.register(SetupCheck(config, state), "llmgate-setup")
+        if wanted(config, sys.stdout.isatty()):
+            config.pluginmanager.register(ProgressReporter(config), "llmgate-progress")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
