@@ -171,13 +171,11 @@ def run_backends(args: argparse.Namespace) -> int:
 
 def run_init(args: argparse.Namespace) -> int:
     """``llmgate init``: write a suite that runs as it is; refuse (writing nothing) if any of its files exists."""
-    from .data.init import NotAvailable, WouldOverwrite, scaffold, write
+    from .data.init import WouldOverwrite, scaffold, write
 
     try:
         plan = scaffold(args.provider, args.folder)
         written = write(plan)
-    except NotAvailable as exc:
-        raise UsageProblem(str(exc)) from None
     except WouldOverwrite as exc:
         raise UsageProblem(
             f"llmgate init writes nothing: {exc} already exist(s); move them or pick another DIR"

@@ -85,6 +85,7 @@ class FaultServer:
         chunk_chars: int = 3,
         max_hang_s: float = 120.0,
         overload_above: int | None = None,
+        tool_calls_for: Callable[[list[dict[str, Any]]], list[dict[str, str]]] | None = None,
     ):
         unknown = set(random_faults) - set(FAULT_MODES)
         if unknown:
@@ -99,6 +100,9 @@ class FaultServer:
         self.chunk_chars = chunk_chars
         self.max_hang_s = max_hang_s
         self.overload_above = overload_above
+        # when set, the tool calls to answer a chat with: [{"name": ..., "arguments": "<JSON text>"}]
+        self.tool_calls_for = tool_calls_for
+        self.bodies: list[dict[str, Any]] = []  # every request's JSON body, in arrival order
         self.rejected = 0  # requests refused with 429 for arriving above overload_above
         self.arrivals: list[float] = []  # time.monotonic() of every request's arrival, for benchmarks' ends of a run
         self.stopping = threading.Event()
@@ -178,6 +182,7 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as real APIs do
+    calls: list[dict[str, str]]  # the tool calls of the request being answered, set by do_POST
     disable_nagle_algorithm = True  # small answers on a kept-alive connection would wait ~40 ms otherwise
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -202,6 +207,7 @@ class _Handler(BaseHTTPRequestHandler):
             state.in_flight += not over
             state.max_in_flight = max(state.max_in_flight, state.in_flight)
             state.questions.append(question)
+            state.bodies.append(body)
         if over:
             self._fail("429")
             return
@@ -213,6 +219,7 @@ class _Handler(BaseHTTPRequestHandler):
         if fault not in FAULT_MODES:
             fault = None  # an unknown marker is plain text
         answer = state.reply_to_chat(messages) if state.reply_to_chat else state.reply(question)
+        self.calls = state.tool_calls_for(messages) if state.tool_calls_for else []
         if fault in ("429", "500", "503", "echokey"):
             self._fail(fault)
         elif fault == "reset":
@@ -243,6 +250,11 @@ class _Handler(BaseHTTPRequestHandler):
         finish = "length" if fault == "length" else "stop"
         text = answer[: max(1, len(answer) // 2)] if fault == "length" else answer
         message: dict[str, Any] = {"role": "assistant", "content": None if fault == "nocontent" else text}
+        if self.calls:
+            finish = "tool_calls"
+            message["tool_calls"] = [
+                {"id": f"call_{i}", "type": "function", "function": call} for i, call in enumerate(self.calls)
+            ]
         choices = [] if fault == "empty" else [{"index": 0, "message": message, "finish_reason": finish}]
         payload = json.dumps(
             {
@@ -280,9 +292,26 @@ class _Handler(BaseHTTPRequestHandler):
         events += [
             _event({"choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}) for piece in pieces
         ]
-        events.append(
-            _event({"choices": [{"index": 0, "delta": {}, "finish_reason": "length" if fault == "length" else "stop"}]})
-        )
+        for i, call in enumerate(self.calls):  # as OpenAI streams them: the name once, the arguments in pieces
+            half = len(call["arguments"]) // 2
+            head = {
+                "index": i,
+                "id": f"call_{i}",
+                "type": "function",
+                "function": {"name": call["name"], "arguments": ""},
+            }
+            for delta in (
+                head,
+                *(
+                    {"index": i, "function": {"arguments": part}}
+                    for part in (call["arguments"][:half], call["arguments"][half:])
+                ),
+            ):
+                events.append(
+                    _event({"choices": [{"index": 0, "delta": {"tool_calls": [delta]}, "finish_reason": None}]})
+                )
+        finish = "tool_calls" if self.calls else "length" if fault == "length" else "stop"
+        events.append(_event({"choices": [{"index": 0, "delta": {}, "finish_reason": finish}]}))
         if include_usage:
             events.append(_event({"choices": [], "usage": _usage(text)}))
         events.append(b"data: [DONE]\n\n")

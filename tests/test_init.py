@@ -74,13 +74,16 @@ def test_init_refuses_to_overwrite_and_writes_nothing(tmp_path: Path, capsys: py
     assert (tmp_path / "edge.llm.yaml").read_text() == "mine\n"
 
 
-def test_the_python_provider_is_not_there_yet(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["init", "--provider", "python", str(tmp_path / "app")]) == 2
-    assert capsys.readouterr().err == (
-        "error: llmgate init --provider python: the Python-function provider is not available yet; "
-        "use --provider llama_cpp or --provider openai\n"
-    )
-    assert not (tmp_path / "app").exists()
+@pytest.mark.slow
+def test_init_python_writes_an_app_that_pytest_gates(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["init", "--provider", "python", str(tmp_path / "app")]) == 0
+    assert f"wrote {tmp_path / 'app' / 'support_app.py'}" in capsys.readouterr().out
+    assert load_config(tmp_path / "app" / "llmgate.yaml").backends["app"].function == "support_app:reply"
+    result = run_pytest(tmp_path / "app", clean_env(), "--llm-cache=off")
+    # The small model misses the adversarial cases: the gate doing its job, after every case was answered.
+    assert result.returncode == pytest.ExitCode.TESTS_FAILED, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "8 answered" in result.stdout or "GATE FAILED: app:" in result.stdout
+    assert "error" not in result.stdout.splitlines()[-3]
 
 
 def test_openai_suite_without_a_key_is_a_usage_error(tmp_path: Path) -> None:

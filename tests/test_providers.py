@@ -24,7 +24,7 @@ def spec(tmp_path: Path, **fields: object) -> BackendSpec:
 
 def test_the_built_in_providers_declare_their_facts(tmp_path: Path) -> None:
     registry = ProviderRegistry()
-    assert registry.names() == ("fake", "llama_cpp", "openai")
+    assert registry.names() == ("fake", "http", "llama_cpp", "openai", "python")
     local, other = spec(tmp_path, provider="llama_cpp"), spec(tmp_path, provider="llama_cpp", name="c")
     assert registry.max_calls(local) == 1 and registry.max_calls(spec(tmp_path)) is None
     # In-process models share the machine's cores: one pool for all of them; API backends have their own.

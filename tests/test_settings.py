@@ -169,7 +169,7 @@ def test_a_misspelt_provider_is_a_usage_error_naming_the_known_ones(pytester: py
     result.stderr.fnmatch_lines(
         [
             "ERROR: *llmgate.yaml:3: backend 'b': unknown provider 'openia' (did you mean 'openai'?); "
-            "known providers: fake, llama_cpp, openai, or one a plugin adds (pytest_llmgate_register_providers)"
+            "known providers: fake, http, llama_cpp, openai, python, or one a plugin adds (pytest_llmgate_register_providers)"
         ]
     )
     assert "Traceback" not in output(result)
@@ -200,7 +200,7 @@ def test_every_problem_of_the_config_is_printed(pytester: pytest.Pytester) -> No
         [
             "ERROR: *llmgate.yaml:6: backend 'b': param 'seed' must be a whole number, got 1.5",
             "ERROR: *llmgate.yaml:6: backend 'b': param 'stop' must be a string or a list of strings, got 5",
-            "ERROR: *llmgate.yaml:7: backend 'b': 'approach' must be one of prompted, fine_tuned, got 'tuned' (a string)",
+            "ERROR: *llmgate.yaml:7: backend 'b': 'approach' must be one of prompted, fine_tuned, hybrid, got 'tuned' (a string)",
             "ERROR: *llmgate.yaml:8: volume must look like *",
         ]
     )

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..backends.base import Completion
+from ..backends.base import Completion, ToolCall
 from .store import Database
 
 if TYPE_CHECKING:
@@ -62,6 +62,9 @@ class ResponseCache:
 def completion_from(fields: Mapping[str, Any]) -> Completion:
     """A Completion from its stored fields; ValueError naming what is missing or wrong."""
     try:
-        return Completion(**{name: fields[name] for name in _COMPLETION_FIELDS if name in fields})
+        stored = {name: fields[name] for name in _COMPLETION_FIELDS if name in fields}
+        if "tool_calls" in stored:  # stored as mappings by dataclasses.asdict
+            stored["tool_calls"] = tuple(ToolCall(**call) for call in stored["tool_calls"])
+        return Completion(**stored)
     except TypeError as exc:
         raise ValueError(f"stored answer is incomplete: {exc}") from None

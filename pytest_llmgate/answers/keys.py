@@ -1,5 +1,6 @@
 """What the cache and recordings know a request by: a SHA-256 over everything that changes the answer
-(provider, model identity, LoRA, messages, sampling params and, for a sampled request, the draw) and
+(provider, model identity, LoRA, messages with the model's own earlier replies and tool calls, sampling params
+with tools, tool_choice and response_format, and, for a sampled request, the draw) and
 nothing secret."""
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def identity_of(
 
 def request_key(
     spec_identity: Mapping[str, Any],
-    messages: Sequence[Mapping[str, str]],
+    messages: Sequence[Mapping[str, Any]],
     params: Mapping[str, Any],
     sample: int | None,
 ) -> str:

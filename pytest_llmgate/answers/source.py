@@ -4,8 +4,8 @@ behind its circuit breaker, fetched ahead of time and concurrently by the schedu
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Hashable, Iterable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Hashable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,8 @@ class Request:
     messages: tuple[Message, ...]
     sample: int
     label: str  # 'file::case-id [backend]', for messages
+    # tools, tool_choice, response_format the case sends (base.REQUEST_OPTIONS): part of the key, passed as keywords
+    options: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -135,7 +137,7 @@ class Answers:
             return Answer(replace(hit, cached=True), key)
         backend, breaker = self._backend(request.spec)
         completion = self._limit_of(request.spec).run(
-            lambda: breaker.call(lambda: backend.complete(list(request.messages)))
+            lambda: breaker.call(lambda: backend.complete(list(request.messages), **request.options))
         )
         if self._cache is not None and key is not None:
             self._cache.put(key, completion, {"backend": request.spec.name, "case": request.label})
@@ -174,7 +176,7 @@ class Answers:
                 identity = self._identities[(spec.config_path, spec.name)] = cache_identity(
                     spec, self._hashes or FileHashes(None), self._providers
                 )
-        return request_key(identity, request.messages, spec.params, request.sample)
+        return request_key(identity, request.messages, {**spec.params, **request.options}, request.sample)
 
     def _backend(self, spec: BackendSpec) -> tuple[Backend, CircuitBreaker]:
         """The backend of ``spec`` (created once, whichever thread asks first) and its circuit breaker."""

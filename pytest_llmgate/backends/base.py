@@ -2,13 +2,63 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import json
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
-Message = dict[str, str]
+# A chat message: role and content, and for an assistant's call of tools its ``tool_calls`` (OpenAI's shape),
+# for a tool's answer its ``tool_call_id``.
+Message = dict[str, Any]
+# What a request may ask of a backend beyond the chat; a provider lists those it honours (Provider.request_options).
+REQUEST_OPTIONS = ("tools", "tool_choice", "response_format")
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """One call of a tool by the model, the same whichever provider made it. ``arguments`` is the parsed
+    JSON, or the raw text when it is not valid JSON (``valid`` False): a format failure, shown as written."""
+
+    name: str
+    arguments: Any
+    id: str = ""
+    valid: bool = True
+
+    @classmethod
+    def parsed(cls, name: str, raw: Any, call_id: str = "") -> ToolCall:
+        """A call from a provider's ``arguments`` (a JSON text, or already a mapping)."""
+        if not isinstance(raw, str):
+            return cls(name, raw if raw is not None else {}, call_id)
+        try:
+            return cls(name, json.loads(raw) if raw.strip() else {}, call_id)
+        except ValueError:
+            return cls(name, raw, call_id, valid=False)
+
+    @classmethod
+    def from_openai(cls, calls: object) -> tuple[ToolCall, ...]:
+        """The calls of an OpenAI-style ``message.tool_calls`` list (entries that name no function are dropped)."""
+        made = []
+        for call in calls if isinstance(calls, list) else ():
+            function = call.get("function") if isinstance(call, Mapping) else None
+            if isinstance(function, Mapping) and isinstance(function.get("name"), str):
+                made.append(cls.parsed(function["name"], function.get("arguments"), str(call.get("id") or "")))
+        return tuple(made)
+
+    def to_openai(self, index: int) -> dict[str, Any]:
+        """This call as an assistant message carries it back to the model (an id made up when it had none)."""
+        arguments = self.arguments if not self.valid else json.dumps(self.arguments, ensure_ascii=False)
+        return {
+            "id": self.id or f"call_{index}",
+            "type": "function",
+            "function": {"name": self.name, "arguments": arguments},
+        }
+
+    def shown(self) -> str:
+        """``name({...})`` for messages and reports."""
+        arguments = self.arguments if not self.valid else json.dumps(self.arguments, ensure_ascii=False)
+        return f"{self.name}({arguments})"
 
 
 @dataclass(frozen=True)
@@ -23,6 +73,35 @@ class Completion:
     tokens_estimated: bool = False  # True when the backend gave no usage and counts were estimated
     cached_prompt_tokens: int = 0  # prompt tokens served from a prefix cache
     cached: bool = False  # True when the answer came from the response cache or a recording, not a call
+    cost_usd: float | None = (
+        None  # what the backend itself says the call cost (an application's own bill); None: priced
+    )
+    tool_calls: tuple[ToolCall, ...] = ()  # the tools the model called, in order
+
+    @classmethod
+    def combined(cls, parts: Sequence[Completion]) -> Completion:
+        """The answers of one conversation turn's steps as one: the last text, every tool call in order, the
+        tokens, time and cost summed (the time to first token is the first step's)."""
+        costs = [part.cost_usd for part in parts]
+        return cls(
+            text=parts[-1].text,
+            prompt_tokens=sum(part.prompt_tokens for part in parts),
+            completion_tokens=sum(part.completion_tokens for part in parts),
+            latency_s=sum(part.latency_s for part in parts),
+            ttft_s=parts[0].ttft_s,
+            tokens_estimated=any(part.tokens_estimated for part in parts),
+            cached_prompt_tokens=sum(part.cached_prompt_tokens for part in parts),
+            cached=all(part.cached for part in parts),
+            cost_usd=None if None in costs else sum(cost or 0.0 for cost in costs),
+            tool_calls=tuple(call for part in parts for call in part.tool_calls),
+        )
+
+    def as_message(self) -> Message:
+        """The model's reply as the next request's history holds it: its text and its tool calls."""
+        message: Message = {"role": "assistant", "content": self.text}
+        if self.tool_calls:
+            message["tool_calls"] = [call.to_openai(index) for index, call in enumerate(self.tool_calls)]
+        return message
 
 
 # Causes that say the backend could not be reached at all; a circuit breaker counts only these.
@@ -128,7 +207,8 @@ class Backend(Protocol):
     name: str
 
     def complete(self, messages: Sequence[Message]) -> Completion:
-        """Answer ``messages``; raise BackendError when the backend fails."""
+        """Answer ``messages``; raise BackendError when the backend fails. A provider that honours request options
+        (REQUEST_OPTIONS, declared as Provider.request_options) also takes them as keywords: ``tools=[...]``."""
         ...
 
     def close(self) -> None:

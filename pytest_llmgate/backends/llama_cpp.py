@@ -5,13 +5,26 @@ from __future__ import annotations
 import importlib.util
 import os
 import time
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..errors import SpecError
-from .base import Backend, BackendError, Completion, Message
-from .provider import BOOLEAN, MAPPING, NAME, TEXTS, Provider, number, require_package, rules, whole
+from .base import REQUEST_OPTIONS, Backend, BackendError, Completion, Message, ToolCall
+from .provider import (
+    BOOLEAN,
+    MAPPING,
+    NAME,
+    TEXTS,
+    TOOL_CHOICE,
+    TOOLS,
+    Provider,
+    number,
+    require_package,
+    rules,
+    shown,
+    whole,
+)
 from .spec import BackendSpec
 
 # Models shipped inside an installed package: name -> (package, file inside its folder).
@@ -68,7 +81,7 @@ class LlamaCppBackend:
         from llama_cpp import Llama  # heavy: imported only when a llama_cpp backend is used
 
         self.name = spec.name
-        self._params = dict(spec.params)
+        self._params = _constrained(dict(spec.params))
         self._prefix_cache = spec.prefix_cache
         lora = (
             {"lora_path": str(resolve_model_path(spec, spec.lora)), "lora_scale": spec.lora_scale} if spec.lora else {}
@@ -81,12 +94,16 @@ class LlamaCppBackend:
                 seed=self._params.get("seed", 0),
                 verbose=False,
                 **lora,
+                # A function-calling format (chatml-function-calling) is what makes the model's tool calls readable.
+                **({"chat_format": spec.options["chat_format"]} if spec.options.get("chat_format") else {}),
             )
         except (ValueError, RuntimeError) as exc:
             raise BackendError(f"backend {spec.name!r} could not load its model: {exc}") from None
 
-    def complete(self, messages: Sequence[Message]) -> Completion:
-        """Answer in-process; time to first token is when the first token is sampled."""
+    def complete(self, messages: Sequence[Message], **options: Any) -> Completion:
+        """Answer in-process; time to first token is when the first token is sampled. ``options`` (tools,
+        tool_choice, response_format) go to llama-cpp-python: tools through the chat format, a JSON Schema
+        response_format through its grammar."""
         if not self._prefix_cache:
             self._llm.reset()
         previous = self._llm.input_ids[: self._llm.n_tokens].tolist()
@@ -100,15 +117,19 @@ class LlamaCppBackend:
         start = time.perf_counter()
         try:
             response = self._llm.create_chat_completion(
-                messages=list(messages), logits_processor=[mark_first_token], **self._params
+                messages=list(messages),
+                logits_processor=[mark_first_token],
+                **{**self._params, **_constrained(options)},
             )
         except (ValueError, RuntimeError) as exc:
             raise BackendError(f"backend {self.name!r} failed: {exc}") from None
         end = time.perf_counter()
         usage = response["usage"]
         prompt_ids = self._llm.input_ids[: usage["prompt_tokens"]].tolist()
+        message = response["choices"][0]["message"]
         return Completion(
-            text=response["choices"][0]["message"]["content"] or "",
+            text=message.get("content") or "",
+            tool_calls=ToolCall.from_openai(message.get("tool_calls")),
             prompt_tokens=usage["prompt_tokens"],
             completion_tokens=usage["completion_tokens"],
             latency_s=end - start,
@@ -119,6 +140,16 @@ class LlamaCppBackend:
     def close(self) -> None:
         """Free the model."""
         self._llm.close()
+
+
+def _constrained(options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` as llama-cpp-python takes them: OpenAI's ``{type: json_schema, json_schema: {schema}}`` becomes
+    its ``{type: json_object, schema}``, which it compiles to a grammar."""
+    form = options.get("response_format")
+    if isinstance(form, dict) and form.get("type") == "json_schema":
+        schema = (form.get("json_schema") or {}).get("schema", {})
+        options = {**options, "response_format": {"type": "json_object", "schema": schema}}
+    return options
 
 
 def _shared_prefix(previous: list[int], prompt: list[int]) -> int:
@@ -152,7 +183,10 @@ class LlamaCppProvider(Provider):
         mirostat_tau=number(0, low_open=True),
         mirostat_eta=number(0, low_open=True),
         response_format=MAPPING,
+        tools=TOOLS,
+        tool_choice=TOOL_CHOICE,
     )
+    request_options = frozenset(REQUEST_OPTIONS)
     settings = rules(
         n_ctx=whole(1, unit="of tokens"),
         n_threads=whole(1, unit="of threads"),
@@ -160,6 +194,13 @@ class LlamaCppProvider(Provider):
         lora_scale=number(),
         prefix_cache=BOOLEAN,
     )
+
+    def check_options(self, options: Mapping[str, Any]) -> list[tuple[str, str]]:
+        """``chat_format`` (llama-cpp-python's, e.g. chatml-function-calling for tools) must be a name."""
+        value = options.get("chat_format")
+        if value is not None and not (isinstance(value, str) and value):
+            return [("chat_format", f"'chat_format' must be a llama-cpp-python chat format name, got {shown(value)}")]
+        return []
 
     def max_calls(self, spec: BackendSpec) -> int:
         """One: a llama.cpp context answers one call at a time."""
@@ -173,6 +214,8 @@ class LlamaCppProvider(Provider):
     def identity(self, spec: BackendSpec, file_hash: Callable[[Path], str]) -> dict[str, Any]:
         """The GGUF's content hash (and the adapter's, with its scale), not its path: a moved file keeps its answers."""
         identity: dict[str, Any] = {"provider": spec.provider, "model_sha256": file_hash(resolve_model_path(spec))}
+        if spec.options.get("chat_format"):  # another template, other answers
+            identity["chat_format"] = spec.options["chat_format"]
         if spec.lora:
             identity["lora_sha256"] = file_hash(resolve_model_path(spec, spec.lora))
             identity["lora_scale"] = spec.lora_scale

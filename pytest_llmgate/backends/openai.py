@@ -38,6 +38,7 @@ from .base import (
     Completion,
     Message,
     Overloaded,
+    ToolCall,
     backend_label,
     current_admission,
     estimate_tokens,
@@ -162,8 +163,9 @@ class OpenAIBackend:
         self._tokenizer: bool | None = None  # whether the server offers POST /extras/tokenize; None: not tried
         self.endpoint = ", ".join(endpoint_of(server.chat_url) for server in self._servers)
 
-    def complete(self, messages: Sequence[Message]) -> Completion:
-        """Answer within ``timeout_s``, retrying transient faults; any failure is a one-line BackendError."""
+    def complete(self, messages: Sequence[Message], **options: Any) -> Completion:
+        """Answer within ``timeout_s``, retrying transient faults; any failure is a one-line BackendError.
+        ``options`` (tools, tool_choice, response_format) go into the request body as the API names them."""
         deadline = time.monotonic() + self._timeout_s
         admission = current_admission()
         attempts = admission.attempts_charged if admission is not None else 0
@@ -174,9 +176,9 @@ class OpenAIBackend:
             try:
                 with self._watchdog.deadline(cut_at):
                     return (
-                        self._streamed(server, messages, cut_at)
+                        self._streamed(server, messages, options, cut_at)
                         if self._stream
-                        else self._whole(server, messages, cut_at)
+                        else self._whole(server, messages, options, cut_at)
                     )
             except Exception as exc:
                 failure = self._classify(exc, cut_at, cut_at < deadline)
@@ -208,15 +210,17 @@ class OpenAIBackend:
                 raise StatusError(response.status_code, _decoded(response.read()), response.headers)
             yield response
 
-    def _body(self, messages: Sequence[Message], stream: bool) -> dict[str, Any]:
-        body: dict[str, Any] = {"model": self._model, "messages": list(messages), **self._params}
+    def _body(self, messages: Sequence[Message], options: Mapping[str, Any], stream: bool) -> dict[str, Any]:
+        body: dict[str, Any] = {"model": self._model, "messages": list(messages), **self._params, **options}
         if stream:
             body.update(stream=True, stream_options={"include_usage": True})
         return body
 
-    def _whole(self, server: _Server, messages: Sequence[Message], deadline: float) -> Completion:
+    def _whole(
+        self, server: _Server, messages: Sequence[Message], options: Mapping[str, Any], deadline: float
+    ) -> Completion:
         start = time.perf_counter()
-        with self._post(server, self._body(messages, stream=False), deadline) as response:
+        with self._post(server, self._body(messages, options, stream=False), deadline) as response:
             payload = json.loads(response.read())
         latency = time.perf_counter() - start
         if not isinstance(payload, dict) or not isinstance(payload.get("choices", []), list):
@@ -232,24 +236,35 @@ class OpenAIBackend:
             raise MalformedResponse("a message without content")
         if content is not None and not isinstance(content, str):
             raise MalformedResponse("unexpected JSON shape")
+        calls = ToolCall.from_openai(message.get("tool_calls"))
         usage = _usage(payload.get("usage"))
         if usage is None:
-            return _estimated(messages, content or "", latency, latency)
-        return Completion(content or "", usage[0], usage[1], latency, latency, cached_prompt_tokens=usage[2])
+            return replace(_estimated(messages, content or "", latency, latency), tool_calls=calls)
+        return Completion(
+            content or "", usage[0], usage[1], latency, latency, cached_prompt_tokens=usage[2], tool_calls=calls
+        )
 
-    def _streamed(self, server: _Server, messages: Sequence[Message], deadline: float) -> Completion:
+    def _streamed(
+        self, server: _Server, messages: Sequence[Message], options: Mapping[str, Any], deadline: float
+    ) -> Completion:
         start = time.perf_counter()
         first_token_at: float | None = None
         parts: list[str] = []
+        calls: dict[int, dict[str, str]] = {}  # streamed tool calls by index: id, name, arguments so far
         usage = None
         finished = False  # a finish_reason ("stop", "length", ...) proves the answer is whole
         # Read to the end of the body, past [DONE], so that one kept-alive connection serves every call.
-        with self._post(server, self._body(messages, stream=True), deadline) as response:
+        with self._post(server, self._body(messages, options, stream=True), deadline) as response:
             for chunk in _events(_lines(response.iter_bytes())):
                 usage = chunk.get("usage") or usage
                 for choice in chunk.get("choices") or ():
                     finished = finished or bool(choice.get("finish_reason"))
-                    content = (choice.get("delta") or {}).get("content")
+                    delta = choice.get("delta") or {}
+                    if delta.get("tool_calls"):
+                        _add_call_deltas(calls, delta["tool_calls"])
+                        if first_token_at is None:
+                            first_token_at = time.perf_counter()
+                    content = delta.get("content")
                     if content:
                         if first_token_at is None:
                             first_token_at = time.perf_counter()
@@ -261,14 +276,19 @@ class OpenAIBackend:
         end = time.perf_counter()
         text = "".join(parts)
         ttft = (first_token_at or end) - start
+        tool_calls = tuple(
+            ToolCall.parsed(call["name"], call["arguments"], call["id"]) for _, call in sorted(calls.items())
+        )
         counts = _usage(usage)
         if counts is None:
             # Some servers (llama_cpp.server among them) send no usage in a stream: count the answer with
             # the server's own tokenizer where it has one, estimate the rest, and say so.
-            estimate = _estimated(messages, text, end - start, ttft)
+            estimate = replace(_estimated(messages, text, end - start, ttft), tool_calls=tool_calls)
             counted = self._counted_tokens(server, text, deadline)
             return estimate if counted is None else replace(estimate, completion_tokens=counted)
-        return Completion(text, counts[0], counts[1], end - start, ttft, cached_prompt_tokens=counts[2])
+        return Completion(
+            text, counts[0], counts[1], end - start, ttft, cached_prompt_tokens=counts[2], tool_calls=tool_calls
+        )
 
     def _counted_tokens(self, server: _Server, text: str, deadline: float) -> int | None:
         """The tokens of ``text`` by the server's tokenizer (llama_cpp.server's ``POST /extras/tokenize``,
@@ -539,6 +559,20 @@ def _usage(usage: object) -> tuple[int, int, int] | None:
     return prompt, completion, cached if isinstance(cached, int) else 0
 
 
+def _add_call_deltas(calls: dict[int, dict[str, str]], deltas: object) -> None:
+    """Fold one event's ``delta.tool_calls`` into ``calls``: each names its call by ``index``; the first piece
+    of a call brings its id and name, the rest bring pieces of its arguments' JSON text."""
+    for position, delta in enumerate(deltas if isinstance(deltas, list) else ()):
+        if not isinstance(delta, dict):
+            raise MalformedResponse("a tool call delta that is not a JSON object")
+        index = delta.get("index", position)
+        call = calls.setdefault(index if isinstance(index, int) else position, {"id": "", "name": "", "arguments": ""})
+        function = delta.get("function") or {}
+        call["id"] = call["id"] or str(delta.get("id") or "")
+        call["name"] = call["name"] or str(function.get("name") or "")  # sent once, with the call's first piece
+        call["arguments"] += function.get("arguments") or ""
+
+
 def _decoded(body: bytes) -> object:
     """An error or tokenizer body: its JSON, else its text."""
     try:
@@ -548,5 +582,5 @@ def _decoded(body: bytes) -> object:
 
 
 def _estimated(messages: Sequence[Message], text: str, latency: float, ttft: float) -> Completion:
-    prompt = sum(estimate_tokens(m["content"]) + 4 for m in messages)  # ~4 tokens of chat markup per turn
+    prompt = sum(estimate_tokens(m.get("content") or "") + 4 for m in messages)  # ~4 tokens of chat markup per turn
     return Completion(text, prompt, estimate_tokens(text), latency, ttft, tokens_estimated=True)

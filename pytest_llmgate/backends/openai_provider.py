@@ -10,8 +10,22 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .base import Backend
-from .provider import BOOLEAN, COMMON_PARAMS, MAPPING, NAME, Provider, Rule, number, one_of, require_key, rules, whole
+from .base import REQUEST_OPTIONS, Backend
+from .provider import (
+    BOOLEAN,
+    COMMON_PARAMS,
+    MAPPING,
+    NAME,
+    TOOL_CHOICE,
+    TOOLS,
+    Provider,
+    Rule,
+    number,
+    one_of,
+    require_key,
+    rules,
+    whole,
+)
 from .spec import BackendSpec
 
 DEFAULT_ENDPOINT = "api.openai.com/v1"
@@ -44,7 +58,10 @@ class OpenAIProvider(Provider):
         logit_bias=_LOGIT_BIAS,
         response_format=MAPPING,
         reasoning_effort=one_of("minimal", "low", "medium", "high"),
+        tools=TOOLS,
+        tool_choice=TOOL_CHOICE,
     )
+    request_options = frozenset(REQUEST_OPTIONS)
     settings = rules(
         base_url=_URLS,
         api_key_env=NAME,

@@ -107,6 +107,13 @@ TEXTS = Rule(
     "a string or a list of strings",
 )
 MAPPING = Rule(lambda value: isinstance(value, dict), "a mapping")
+TOOLS = Rule(
+    lambda value: isinstance(value, list) and all(isinstance(tool, dict) for tool in value),
+    "a list of tools in OpenAI's function format ({type: function, function: {name, parameters}})",
+)
+TOOL_CHOICE = Rule(
+    lambda value: value in ("auto", "none", "required") or isinstance(value, dict), "auto, none, required or a mapping"
+)
 
 
 def rules(**by_name: Rule) -> Mapping[str, Rule]:
@@ -182,6 +189,12 @@ class Provider:
     name: str = ""
     params: Mapping[str, Rule] = COMMON_PARAMS
     settings: Mapping[str, Rule] = NO_SETTINGS
+    model_from: str | None = (
+        None  # a setting that names what answers, so 'model:' may be left out (python's 'function')
+    )
+    # What a request may carry beyond the chat that this provider sends on (a subset of base.REQUEST_OPTIONS:
+    # tools, tool_choice, response_format); a case asking another backend for one is an error, not ignored.
+    request_options: frozenset[str] = frozenset()
 
     def check_options(self, options: Mapping[str, Any]) -> list[tuple[str, str]]:
         """The problems of a backend's ``options:`` as (key, what is wrong); options are free by default."""
@@ -207,6 +220,11 @@ class Provider:
                 if not any(word in name.lower() for word in SECRET_WORDS)
             },
         }
+
+    def secrets(self, spec: BackendSpec) -> tuple[str, ...]:
+        """The credential values ``spec``'s backend sends, to be redacted from everything written: its API key."""
+        key = os.environ.get(spec.api_key_env) if spec.api_key_env else None
+        return (key,) if key else ()
 
     def warm_up(self) -> None:
         """Start what can be readied while pytest collects (an SDK's import), once a config names this provider."""

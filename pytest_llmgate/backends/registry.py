@@ -11,15 +11,18 @@ from typing import Any
 from ..errors import SpecError
 from .base import Backend
 from .fake import FakeProvider
+from .http_provider import HttpProvider
 from .llama_cpp import LlamaCppProvider
 from .openai_provider import OpenAIProvider
 from .provider import Provider, missing_env_check, rules
+from .python_provider import PythonProvider
 from .spec import BackendSpec
 
 # BackendSpec fields a provider may claim as its own settings (the rest are common to every provider).
 PROVIDER_FIELDS = (
     *("base_url", "api_key_env", "stream", "timeout_s", "attempt_timeout_s", "max_retries"),
     *("n_ctx", "n_threads", "lora", "lora_scale", "prefix_cache"),
+    *("function", "path", "url", "method", "body", "response", "headers"),
 )
 
 
@@ -34,7 +37,7 @@ class ProviderRegistry:
     def __init__(self) -> None:
         self._providers: dict[str, Provider] = {}
         self._unregistered: Provider | None = None
-        for provider in (OpenAIProvider(), LlamaCppProvider(), FakeProvider()):
+        for provider in (OpenAIProvider(), LlamaCppProvider(), FakeProvider(), PythonProvider(), HttpProvider()):
             self.register(provider)
 
     def register(self, provider: Provider) -> None:
@@ -77,7 +80,7 @@ class ProviderRegistry:
         return tuple(
             name
             for name, provider in sorted(self._providers.items())
-            if setting in provider.settings and set(provider.settings) != set(PROVIDER_FIELDS)
+            if setting in provider.settings and not isinstance(provider, FakeProvider)
         )
 
     def unknown(self, spec: BackendSpec) -> UnknownProvider:
@@ -117,6 +120,14 @@ class ProviderRegistry:
     def identity(self, spec: BackendSpec, file_hash: Callable[[Path], str]) -> dict[str, Any]:
         """What identifies ``spec``'s answers for the response cache (see Provider.identity)."""
         return self.declared(spec.provider).identity(spec, file_hash)
+
+    def request_options(self, spec: BackendSpec) -> frozenset[str]:
+        """The request options (tools, tool_choice, response_format) ``spec``'s provider sends on."""
+        return self.declared(spec.provider).request_options
+
+    def secrets(self, spec: BackendSpec) -> tuple[str, ...]:
+        """The credential values ``spec``'s backend sends, to be redacted (see Provider.secrets)."""
+        return self.declared(spec.provider).secrets(spec)
 
 
 class _Unregistered(Provider):

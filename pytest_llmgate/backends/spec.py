@@ -8,15 +8,16 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
-Approach = Literal["prompted", "fine_tuned"]
+Approach = Literal["prompted", "fine_tuned", "hybrid"]
 PROMPTED: Approach = "prompted"
 FINE_TUNED: Approach = "fine_tuned"
-APPROACHES = (PROMPTED, FINE_TUNED)
+HYBRID: Approach = "hybrid"  # a fine-tuned model, a short system prompt and few-shot examples chosen per case
+APPROACHES = (PROMPTED, FINE_TUNED, HYBRID)
 
 
 @dataclass(frozen=True)
@@ -81,11 +82,24 @@ def render(text: str, variables: Mapping[str, str]) -> str:
 
 
 @dataclass(frozen=True)
+class FewShotPool:
+    """``few_shot: {pool: FILE, k: 3, by: similarity}``: examples (input, output, line) of which the ``k``
+    nearest a case are sent before it (answers/fewshot.py picks them)."""
+
+    path: Path
+    examples: tuple[tuple[str, str, int], ...]
+    k: int = 3
+    by: Literal["similarity", "lexical"] = "similarity"
+
+
+@dataclass(frozen=True)
 class Prompt:
-    """What a backend sends before the case: a system prompt and few-shot (user, assistant) pairs."""
+    """What a backend sends before the case: a system prompt, few-shot (user, assistant) pairs and
+    optionally a pool to choose more pairs from per case."""
 
     system: str | None = None
     few_shot: tuple[tuple[str, str], ...] = ()
+    pool: FewShotPool | None = None
 
     def render(self, variables: Mapping[str, str]) -> Prompt:
         """This prompt with its ``{{name}}`` templates filled from a case's ``vars:`` (UnknownVariable when one
@@ -93,7 +107,7 @@ class Prompt:
         few_shot = tuple((render(user, variables), render(assistant, variables)) for user, assistant in self.few_shot)
         return replace(self, system=render(self.system, variables) if self.system else self.system, few_shot=few_shot)
 
-    def messages(self, case_messages: tuple[Mapping[str, str], ...]) -> list[dict[str, str]]:
+    def messages(self, case_messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """The full chat: system prompt, few-shot turns, then the case's own messages."""
         chat = [{"role": "system", "content": self.system}] if self.system else []
         for user, assistant in self.few_shot:
@@ -130,6 +144,13 @@ class BackendSpec:
     lora: str | None = None
     lora_scale: float = 1.0
     prefix_cache: bool = True
+    function: str | None = None  # provider python: 'package.module:qualified.name'
+    path: str | list[str] | None = None  # provider python: folders to import from, relative to the config
+    url: str | None = None  # provider http: the application's endpoint
+    method: str = "POST"
+    body: Any = None  # provider http: the JSON request body, with {{input}} and {{messages}} placeholders
+    response: str | Mapping[str, str] | None = None  # provider http: JSON pointer(s) into the answer
+    headers: Mapping[str, Any] = field(default_factory=dict)  # provider http: as written (${VAR} unexpanded)
     options: Mapping[str, Any] = field(default_factory=dict)
     description: str = ""
     approach: Approach = PROMPTED

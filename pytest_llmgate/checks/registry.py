@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ..backends.base import ToolCall
 from ..backends.spec import Prompt
 from .builtin import (
     boolean_argument,
@@ -41,6 +42,7 @@ from .builtin import (
 from .schema import check_schema, schema_argument
 from .similar import check_similar, similar_argument
 from .text import clip
+from .tools import check_no_tool_call, check_tool_call, no_tool_call_argument, tool_call_argument
 
 CheckKind = Literal["correctness", "format"]
 CORRECTNESS: CheckKind = "correctness"
@@ -76,6 +78,7 @@ class CheckContext:
     messages: tuple[Mapping[str, str], ...] = ()
     prompt: Prompt = field(default_factory=Prompt)
     embed: Callable[[Sequence[str]], list[list[float]]] | None = None
+    tool_calls: tuple[ToolCall, ...] = ()  # the tools the answer called (of a conversation's turn: all its steps')
 
 
 class CheckError(Exception):
@@ -117,6 +120,8 @@ _BUILTINS: Mapping[str, Mapping[str, CheckSpec]] = {
         "no_prompt_leak": CheckSpec(check_no_prompt_leak, leak_argument),
         "fields": CheckSpec(check_fields, fields_argument),
         "similar": CheckSpec(check_similar, similar_argument),
+        "tool_call": CheckSpec(check_tool_call, tool_call_argument),
+        "no_tool_call": CheckSpec(check_no_tool_call, no_tool_call_argument),
     },
     FORMAT: {
         "one_of": CheckSpec(check_one_of, strings_argument),

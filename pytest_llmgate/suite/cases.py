@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -38,8 +39,29 @@ CASE_KEYS = (
     "perturb",
     "attacks",
     "vars",
+    "tools",
+    "tool_choice",
+    "response_format",
+    "turns",
+    "max_steps",
 )
 MAX_REPEAT = 100
+TURN_KEYS = ("user", "expect", "format", "tool_results")
+MAX_STEPS = 20  # the most answers one turn may take (tool call -> canned result -> answer ...)
+DEFAULT_MAX_STEPS = 3
+RESPONSE_FORMAT_TYPES = ("json_schema", "json_object", "text")
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One user turn of a conversation (``turns:``): what the user says, the checks its answer must pass, and
+    the canned results fed back (as tool messages) when the model calls a tool."""
+
+    user: str
+    expect: Mapping[str, Any]
+    format: Mapping[str, Any] = field(default_factory=dict)
+    tool_results: Mapping[str, Any] = field(default_factory=dict)  # tool name -> what it returns
+    line: int = 0
 
 
 @dataclass(frozen=True)
@@ -62,6 +84,10 @@ class Case:
     attack_family: str | None = None
     # {{name}} values: the input is rendered with them at load time, the backend's prompt per request
     vars: Mapping[str, str] = field(default_factory=dict)
+    # tools, tool_choice, response_format sent with every request of the case (OpenAI's shapes)
+    options: Mapping[str, Any] = field(default_factory=dict)
+    turns: tuple[Turn, ...] = ()  # a conversation: the model answers each turn, its replies kept in the history
+    max_steps: int = DEFAULT_MAX_STEPS  # answers a turn may take while the model calls tools with canned results
     line: int = 0
 
     @property
@@ -171,16 +197,21 @@ def _parse_case(
             path, key_line("category"), f"{where}: unknown category {category!r}; use one of {', '.join(CATEGORIES)}"
         )
     variables = _parse_vars(merged, path, key_line, where)
-    messages = _parse_messages(merged, path, line, key_line, where, variables)
-    check_specs = {}
-    for key, kind in (("expect", CORRECTNESS), ("format", FORMAT)):
-        spec = expect_mapping(merged.get(key, {}), path, key_line(key), f"{where}: {key!r}")
-        for name, argument in spec.items():
-            problem = checks.validate(kind, name, argument)
-            if problem:
-                raise SpecError(path, line_of(spec, name, key_line(key)), f"{where}: {problem}")
-        check_specs[key] = dict(spec)
-    if not check_specs["expect"] and not check_specs["format"]:
+    options = _parse_options(merged, path, key_line, where)
+    turns = _parse_turns(merged, path, key_line, where, variables, checks) if "turns" in merged else ()
+    max_steps = merged.get("max_steps", DEFAULT_MAX_STEPS)
+    if isinstance(max_steps, bool) or not isinstance(max_steps, int) or not 1 <= max_steps <= MAX_STEPS:
+        raise SpecError(
+            path, key_line("max_steps"), f"{where}: 'max_steps' must be a whole number from 1 to {MAX_STEPS}"
+        )
+    if turns:
+        if "input" in merged or "messages" in merged:
+            raise SpecError(path, key_line("turns"), f"{where}: give either 'turns' or 'input'/'messages', not both")
+        messages: tuple[dict[str, str], ...] = ({"role": "user", "content": turns[0].user},)
+    else:
+        messages = _parse_messages(merged, path, line, key_line, where, variables)
+    check_specs = {key: _parse_checks(merged, key, path, key_line, where, checks) for key in ("expect", "format")}
+    if not turns and not check_specs["expect"] and not check_specs["format"]:
         raise SpecError(path, line, f"{where} has no checks; add an 'expect:' (and/or 'format:') mapping")
     must_pass = merged.get("must_pass", False)
     if not isinstance(must_pass, bool):
@@ -217,8 +248,137 @@ def _parse_case(
         perturb=perturb,
         attacks=attacks,
         vars=variables,
+        options=options,
+        turns=turns,
+        max_steps=max_steps,
         line=line,
     )
+
+
+def _parse_checks(
+    raw: Mapping[str, Any], key: str, path: Path, key_line: Callable[[str], int], where: str, checks: CheckRegistry
+) -> dict[str, Any]:
+    """The ``expect:`` (correctness) or ``format:`` checks of a case or turn, each validated."""
+    kind = CORRECTNESS if key == "expect" else FORMAT
+    spec = expect_mapping(raw.get(key, {}), path, key_line(key), f"{where}: {key!r}")
+    for name, argument in spec.items():
+        problem = checks.validate(kind, name, argument)
+        if problem:
+            raise SpecError(path, line_of(spec, name, key_line(key)), f"{where}: {problem}")
+    return dict(spec)
+
+
+def _parse_turns(
+    merged: Mapping[str, Any],
+    path: Path,
+    key_line: Callable[[str], int],
+    where: str,
+    variables: Mapping[str, str],
+    checks: CheckRegistry,
+) -> tuple[Turn, ...]:
+    """``turns:``: a list of {user, expect, format, tool_results}, each turn with checks of its own."""
+    raw = merged["turns"]
+    if not isinstance(raw, list) or not raw:
+        raise SpecError(path, key_line("turns"), f"{where}: 'turns' must be a non-empty list of {{user, expect}}")
+    turns = []
+    for index, item in enumerate(raw):
+        item_line = raw.item_lines[index] if isinstance(raw, LineList) else key_line("turns")
+        turn_where = f"{where}, turn {index + 1}"
+        turn = expect_mapping(item, path, item_line, f"{turn_where}")
+        reject_unknown(turn, TURN_KEYS, path, f"key in {turn_where}")
+
+        def turn_line(key: str, turn: LineDict = turn, item_line: int = item_line) -> int:
+            return turn.line_of(key) if key in turn else item_line
+
+        user = turn.get("user")
+        if not isinstance(user, str) or not user:
+            raise SpecError(path, item_line, f"{turn_where}: 'user' must be the user's message (a string)")
+        expect = _parse_checks(turn, "expect", path, turn_line, turn_where, checks)
+        fmt = _parse_checks(turn, "format", path, turn_line, turn_where, checks)
+        if not expect and not fmt:
+            raise SpecError(path, item_line, f"{turn_where} has no checks; add an 'expect:' (and/or 'format:')")
+        results = expect_mapping(turn.get("tool_results", {}), path, turn_line("tool_results"), "'tool_results'")
+        turns.append(
+            Turn(
+                user=_rendered(user, variables, path, item_line, turn_where, "'user'"),
+                expect=expect,
+                format=fmt,
+                tool_results=dict(results),
+                line=item_line,
+            )
+        )
+    return tuple(turns)
+
+
+def _parse_options(merged: Mapping[str, Any], path: Path, key_line: Callable[[str], int], where: str) -> dict[str, Any]:
+    """The case's ``tools`` (a list, or ``{file: tools.json}`` beside the case file), ``tool_choice`` and
+    ``response_format`` (a JSON Schema, or OpenAI's ``{type: json_schema, ...}`` form), as the request sends them."""
+    options: dict[str, Any] = {}
+    tools = merged.get("tools")
+    if tools is not None:
+        if isinstance(tools, dict) and set(tools) == {"file"} and isinstance(tools["file"], str):
+            tools_path = path.parent / tools["file"]
+            try:
+                tools = json.loads(tools_path.read_text(encoding="utf-8"))
+            except OSError as exc:
+                raise SpecError(
+                    path, key_line("tools"), f"{where}: cannot read tools file {tools_path}: {exc.strerror}"
+                ) from None
+            except ValueError as exc:
+                raise SpecError(
+                    path, key_line("tools"), f"{where}: tools file {tools_path} is not JSON: {exc}"
+                ) from None
+        if not isinstance(tools, list) or not tools:
+            raise SpecError(
+                path, key_line("tools"), f"{where}: 'tools' must be a list of OpenAI functions or {{file: tools.json}}"
+            )
+        for position, tool in enumerate(tools, start=1):
+            function = tool.get("function") if isinstance(tool, dict) else None
+            if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+                raise SpecError(
+                    path,
+                    key_line("tools"),
+                    f"{where}: tool {position} must be {{type: function, function: {{name, description, parameters}}}}",
+                )
+        options["tools"] = _plain(tools)
+    choice = merged.get("tool_choice")
+    if choice is not None:
+        if not (choice in ("auto", "none", "required") or isinstance(choice, (dict, str))):
+            raise SpecError(
+                path, key_line("tool_choice"), f"{where}: 'tool_choice' must be auto, none, required or a tool name"
+            )
+        if isinstance(choice, str) and choice not in ("auto", "none", "required"):
+            choice = {"type": "function", "function": {"name": choice}}  # a tool's name: that tool is to be called
+        options["tool_choice"] = choice
+    form = merged.get("response_format")
+    if form is not None:
+        if not isinstance(form, dict):
+            raise SpecError(
+                path, key_line("response_format"), f"{where}: 'response_format' must be a JSON Schema (a mapping)"
+            )
+        if form.get("type") not in RESPONSE_FORMAT_TYPES:
+            from jsonschema import SchemaError, validators
+
+            try:
+                validators.validator_for(form).check_schema(form)
+            except SchemaError as exc:
+                raise SpecError(
+                    path,
+                    key_line("response_format"),
+                    f"{where}: 'response_format' is not a valid JSON Schema: {exc.message}",
+                ) from None
+            form = {"type": "json_schema", "json_schema": {"name": "response", "schema": form, "strict": True}}
+        options["response_format"] = _plain(form)
+    return options
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with YAML's line-carrying containers turned into plain dicts and lists (for JSON and keys)."""
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
 
 
 def attacked(case: Case, seed: int = 0) -> list[Case]:

@@ -7,6 +7,7 @@ API keys are never read into the config: a backend names the variable that holds
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -20,7 +21,7 @@ import yaml
 from ..backends.embedders import EMBEDDING_PROVIDERS, LOCAL_EMBEDDERS
 from ..backends.provider import TEXT, Provider, Rule, one_of, rules, whole
 from ..backends.registry import DEFAULT_PROVIDERS, ProviderRegistry
-from ..backends.spec import APPROACHES, BackendSpec, Pricing, Prompt
+from ..backends.spec import APPROACHES, BackendSpec, FewShotPool, Pricing, Prompt
 from ..errors import SpecError, SpecErrors
 from ..robustness.perturb import PerturbSpec
 from .terms import (
@@ -277,8 +278,13 @@ def _parse_backend(
     where = f"backend {name!r}"
     node = expect_mapping(raw, path, line, where)
     errors = SpecErrors()
+    # A provider that names what answers in a key of its own (python's 'function') needs no 'model'.
+    written_provider = node.get("provider")
+    model_from = providers.declared(written_provider if isinstance(written_provider, str) else "").model_from
     for key in ("provider", "model"):
         # Checked before expansion: an unset ${VAR} only blocks this backend when it is selected.
+        if key == "model" and model_from is not None and "model" not in node:
+            continue
         if not isinstance(node.get(key), str) or not node[key]:
             errors.add(SpecError(path, node.line_of(key), f"{where} needs {key!r} (a string)"))
     missing: list[str] = []
@@ -318,12 +324,14 @@ def _parse_backend(
             thresholds = parse_thresholds(node["thresholds"], path)
     errors.raise_any()
     scalars = {key: values[key] for key in (*provider.settings, *_COMMON_RULES) if key in values}
+    if "headers" in scalars:  # header values may carry secrets: kept as written, expanded by the backend
+        scalars["headers"] = node["headers"]
     if isinstance(scalars.get("concurrency"), dict):  # {fixed: N}: exactly N calls at once, never adapted
         scalars.update(concurrency=scalars["concurrency"]["fixed"], concurrency_fixed=True)
     spec = BackendSpec(
         name=name,
         provider=values["provider"],
-        model=values["model"],
+        model=values["model"] if "model" in values else str(values.get(model_from or "", "")),
         config_path=path,
         line=line,
         prompt=prompt,
@@ -451,14 +459,56 @@ def _parse_prompt(node: LineDict, path: Path, expand: Callable[[str], str]) -> P
         )
     few_shot_raw = node.get("few_shot", [])
     few_shot_path, few_shot_line = path, node.line_of("few_shot")
+    pool = None
+    if isinstance(few_shot_raw, LineDict) and "pool" in few_shot_raw:
+        pool, few_shot_raw = _parse_pool(few_shot_raw, path, few_shot_line), []
     if isinstance(few_shot_raw, dict):
         few_shot_path = _file_ref_path(few_shot_raw, path, few_shot_line, "few_shot")
         few_shot_raw = load_yaml(few_shot_path, "few-shot file")
         few_shot_line = line_of(few_shot_raw, default=1)
     few_shot = _parse_few_shot(few_shot_raw, few_shot_path, few_shot_line)
     return Prompt(
-        expand(system) if system else system, tuple((expand(user), expand(reply)) for user, reply in few_shot)
+        expand(system) if system else system, tuple((expand(user), expand(reply)) for user, reply in few_shot), pool
     )
+
+
+def _parse_pool(ref: LineDict, path: Path, line: int) -> FewShotPool:
+    """``few_shot: {pool: FILE, k: 3, by: similarity}``: the pool file (YAML list or JSONL of {input, output})."""
+    reject_unknown(ref, ("pool", "k", "by"), path, "key in 'few_shot'")
+    k, by = ref.get("k", 3), ref.get("by", "similarity")
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= 64:
+        raise SpecError(path, line, f"few_shot 'k' must be a whole number from 1 to 64, got {k!r}")
+    if by not in ("similarity", "lexical"):
+        raise SpecError(path, line, f"few_shot 'by' must be one of similarity, lexical, got {by!r}")
+    pool_path = _file_ref_path({"file": ref["pool"]}, path, line, "few_shot pool")
+    items: list[tuple[Any, int]] = []
+    if pool_path.suffix == ".jsonl":
+        for number, text in enumerate(read_text(pool_path, "few-shot pool").splitlines(), 1):
+            if text.strip():
+                try:
+                    items.append((json.loads(text), number))
+                except json.JSONDecodeError as exc:
+                    raise SpecError(pool_path, number, f"few-shot pool: not a JSON object: {exc.msg}") from None
+    else:
+        raw = load_yaml(pool_path, "few-shot pool")
+        if not isinstance(raw, list):
+            raise SpecError(pool_path, 1, f"a few-shot pool must be a list of {{input, output}}, not {type_name(raw)}")
+        lines = getattr(raw, "item_lines", [1] * len(raw))
+        items = list(zip(raw, lines))
+    examples = []
+    for item, item_line in items:
+        if not isinstance(item, dict) or set(item) != {"input", "output"} or not all(map(_is_text, item.values())):
+            raise SpecError(
+                pool_path, item_line, "each few-shot pool example needs exactly 'input' and 'output' strings"
+            )
+        examples.append((item["input"], item["output"], item_line))
+    if not examples:
+        raise SpecError(pool_path, 1, "the few-shot pool is empty")
+    return FewShotPool(pool_path, tuple(examples), k, by)
+
+
+def _is_text(value: Any) -> bool:
+    return isinstance(value, str)
 
 
 def _parse_few_shot(raw: Any, path: Path, line: int) -> tuple[tuple[str, str], ...]:

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from itertools import combinations
 
-from ..backends.spec import FINE_TUNED, PROMPTED, Pricing
+from ..backends.spec import APPROACHES, PROMPTED, Pricing
 from ..suite.terms import CATEGORIES, DEFAULT_HORIZON_MONTHS, DecisionPolicy, Threshold, Tolerance
 from .baseline import Baseline, Regression, compare_with_baseline, judge_regression
 from .compare import (
@@ -443,8 +443,9 @@ def backend_cost(stats: CategoryStats, rows: Sequence[CaseRow], run_terms: Terms
 
 
 def _ordered(a: str, b: str, terms: Terms) -> tuple[str, str]:
-    """(control, challenger): the prompted backend is the control of a mixed pair."""
-    if terms.backend(a).approach == FINE_TUNED and terms.backend(b).approach == PROMPTED:
+    """(control, challenger): of a mixed pair, the simpler approach (prompted, then fine_tuned, then hybrid)
+    is the control."""
+    if APPROACHES.index(terms.backend(a).approach) > APPROACHES.index(terms.backend(b).approach):
         return b, a
     return a, b
 
@@ -578,10 +579,10 @@ def analyze(rows: Sequence[CaseRow], facts: RunFacts, terms: Terms, baseline: Ba
             tuned.group,
         )
         for tuned in costs
-        if tuned.approach == FINE_TUNED and (tuned_profile := tuned.profile) is not None
+        if tuned.approach != PROMPTED and (tuned_profile := tuned.profile) is not None
         for prompted in costs
         if prompted.group == tuned.group
-        and prompted.approach == PROMPTED
+        and APPROACHES.index(prompted.approach) < APPROACHES.index(tuned.approach)
         and (prompted_profile := prompted.profile) is not None
     ]
     recommendations = [

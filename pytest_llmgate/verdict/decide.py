@@ -8,23 +8,25 @@ rates in docs/stats.md; it is advice, never a gate.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Final, Literal
 
-from ..backends.spec import FINE_TUNED, PROMPTED
+from ..backends.spec import FINE_TUNED, HYBRID, PROMPTED
 from ..suite.terms import DecisionPolicy
 from .compare import ALL, PairedComparison
 from .cost import Breakeven, CostProfile
 from .stats import paired_cases_to_settle
 
-Choice = Literal["keep prompting", "fine-tune", "trade-off", "undecided"]
+Choice = Literal["keep prompting", "fine-tune", "hybrid", "trade-off", "undecided"]
 KEEP_PROMPTING: Final = "keep prompting"
 FINE_TUNE: Final = "fine-tune"
+GO_HYBRID: Final = "hybrid"
 TRADE_OFF: Final = "trade-off"
 UNDECIDED: Final = "undecided"
 CHOICE_NOTES = {
     KEEP_PROMPTING: "keep the prompted backend",
     FINE_TUNE: "the fine-tuned backend is worth it",
+    GO_HYBRID: "the hybrid backend (fine-tune, short prompt, per-case few-shot) is worth it",
     TRADE_OFF: "the fine-tune is better but does not pay for itself in time: weigh the gain against the cost",
     UNDECIDED: "not enough to go on",
 }
@@ -60,6 +62,7 @@ class Recommendation:
     fine_tuned: str | None = None
     reasons: tuple[Reason, ...] = ()
     group: str = ALL
+    hybrid: str | None = None  # the hybrid backend weighed too, when the group has one
 
     def to_dict(self) -> dict:
         """A JSON-ready dict."""
@@ -184,11 +187,63 @@ def recommend(
     volume_per_day: float | None,
     group: str = ALL,
 ) -> Recommendation:
-    """Run the procedure on the best prompted and the best fine-tuned backend of one gate group.
+    """Run the procedure on the best prompted and the best fine-tuned backend of one gate group, and, when
+    the group has a hybrid backend, on hybrid vs prompted too; then choose among the three (docs/deciding.md).
 
     ``comparisons`` are the group's paired comparisons (``all`` and each category); ``costs`` the
-    breakeven of each (fine-tuned, prompted) pair on the group, computed once by the analysis."""
-    prompted, tuned = _best(contenders, PROMPTED), _best(contenders, FINE_TUNED)
+    breakeven of each (challenger, control) pair on the group, computed once by the analysis."""
+    base = _two_way(policy, contenders, comparisons, costs, volume_per_day, group, FINE_TUNED)
+    if _best(contenders, HYBRID) is None:
+        return base
+    hybrid = _two_way(policy, contenders, comparisons, costs, volume_per_day, group, HYBRID)
+    return _three_way(policy, base, hybrid, comparisons)
+
+
+def _three_way(
+    policy: DecisionPolicy, base: Recommendation, hybrid: Recommendation, comparisons: Sequence[PairedComparison]
+) -> Recommendation:
+    """Prompted, fine-tuned and hybrid: the hybrid wins when it is worth it over prompting and, where the
+    fine-tune is worth it too, beats it by the gain that counts (else the simpler fine-tune, with its shorter
+    prompt, is kept); when the hybrid is not worth it, the fine-tuned vs prompted choice stands."""
+    name = hybrid.fine_tuned
+    reasons = [*base.reasons, *(replace(r, text=f"{name} vs {hybrid.prompted}: {r.text}") for r in hybrid.reasons)]
+    choice: Choice
+    if hybrid.choice != FINE_TUNE:
+        choice = base.choice if base.fine_tuned else hybrid.choice
+        why = f"{name} is not worth it over prompting ({hybrid.choice})"
+    elif base.choice != FINE_TUNE:
+        choice, why = GO_HYBRID, f"{name} is worth it over prompting and the plain fine-tune is not ({base.choice})"
+    else:
+        pair = next(
+            (c for c in comparisons if (c.control, c.challenger) == (base.fine_tuned, name) and c.category == ALL),
+            None,
+        )
+        shown = pair is not None and (pair.significant(policy.alpha) or pair.ci_low_points > 0)
+        if pair is not None and shown and pair.gain_points >= policy.min_gain_points:
+            choice, why = GO_HYBRID, f"{name} is better than {base.fine_tuned}: {_versus(pair)}"
+        else:
+            measured = f": {name} {_versus(pair)}" if pair is not None else ""
+            choice = FINE_TUNE
+            why = (
+                f"both are worth it, and {name} is not better than {base.fine_tuned} by "
+                f"{policy.min_gain_points:g} points{measured}: keep the simpler fine-tune (a shorter prompt)"
+            )
+    reasons.append(Reason("three-way", why))
+    return Recommendation(choice, base.prompted or hybrid.prompted, base.fine_tuned, tuple(reasons), base.group, name)
+
+
+def _two_way(
+    policy: DecisionPolicy,
+    contenders: Sequence[Contender],
+    comparisons: Sequence[PairedComparison],
+    costs: Mapping[tuple[str, str], Breakeven],
+    volume_per_day: float | None,
+    group: str,
+    challenger: str,
+) -> Recommendation:
+    """The procedure on the best prompted backend and the best one of ``challenger``'s approach (in the
+    result's ``fine_tuned``)."""
+    prompted, tuned = _best(contenders, PROMPTED), _best(contenders, challenger)
     if prompted is None or tuned is None:
         found = ", ".join(f"{c.name} ({c.approach})" for c in contenders if c.accuracy is not None) or "none"
         return Recommendation(
@@ -196,7 +251,7 @@ def recommend(
             reasons=(
                 Reason(
                     "approaches",
-                    f"needs a prompted and a fine_tuned backend with graded answers on {group} "
+                    f"needs a prompted and a {challenger} backend with graded answers on {group} "
                     f"(set 'approach:' per backend); got {found}",
                 ),
             ),

@@ -13,10 +13,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal
 
-from ..backends.base import Completion, redact
+from ..backends.base import Completion, ToolCall, redact
 from ..backends.spec import Pricing
-from ..checks.registry import CORRECTNESS, DEFAULT_CHECKS, FORMAT, CheckContext, CheckRegistry
+from ..checks.registry import CORRECTNESS, DEFAULT_CHECKS, FORMAT, CheckContext, CheckRegistry, CheckResult
 from ..checks.text import clip, normalize_label
+from ..checks.tools import malformed_calls
 from ..robustness.perturb import PerturbResult
 from ..suite.cases import Case
 from .cost import request_cost_usd
@@ -99,6 +100,10 @@ class CaseRow:
     attack_family: str | None = None
     search: SearchOutcome | None = None  # a perturbation search's own record (kind 'perturb')
     request_key: str | None = None  # what the cache and recordings know the request by
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)  # the tools the answer called (name, arguments, id)
+    # a conversation (``turns:``): per turn its user text, output, tool calls, checks and figures, and per step of
+    # the turn its request key and answer (for recordings); the row's own figures are the sums, its output the last
+    turns: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
 
     @property
@@ -136,6 +141,7 @@ class CaseRow:
             (self.ttft_ms or 0) / 1000,
             self.tokens_estimated,
             self.cached_prompt_tokens or 0,
+            tool_calls=tuple(ToolCall(**call) for call in self.tool_calls),
         )
 
     @property
@@ -215,7 +221,9 @@ def score(
     """``row`` filled with the ``checks`` and measurements of ``completion`` for ``case``; secrets redacted.
     ``context`` (the backend and its prompt) is what checks such as no_prompt_leak see beyond the answer."""
     text = redact(completion.text, secrets)
+    context = replace(context or CheckContext(), tool_calls=completion.tool_calls)  # what tool checks read
     results = checks.run(text, case.expect, case.format, context)
+    results += [CheckResult(n, FORMAT, ok, detail) for n, ok, detail in malformed_calls(completion.tool_calls)]
     correctness = [r.passed for r in results if r.kind == CORRECTNESS]
     formats = [r.passed for r in results if r.kind == FORMAT]
     return replace(
@@ -223,6 +231,7 @@ def score(
         status=ANSWERED,
         output=text,
         output_chars=len(text),
+        tool_calls=[json.loads(redact(json.dumps(asdict(call)), secrets)) for call in completion.tool_calls],
         checks=[{**r.to_dict(), "detail": clip(r.detail, DETAIL_CHARS)} for r in results],
         passed=all(correctness) if correctness else None,
         format_ok=all(formats) if formats else None,
@@ -240,7 +249,9 @@ def score(
             completion.completion_tokens,
             completion.latency_s,
             completion.cached_prompt_tokens,
-        ),
+        )
+        if completion.cost_usd is None
+        else completion.cost_usd,
     )
 
 
