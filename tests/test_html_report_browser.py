@@ -26,12 +26,15 @@ BROWSER_ARGS = (
 )
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(
+needs_chromium = pytest.mark.skipif(
     bool(MISSING),
     reason=f"{' and '.join(MISSING)} not found: needs Debian's chromium and chromium-driver "
     "(apt-get install -y chromium chromium-driver)",
 )
+
+
+@pytest.mark.slow
+@needs_chromium
 def test_html_report_renders_in_chromium(compare_suite: pytest.Pytester, tmp_path: Path) -> None:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
@@ -92,11 +95,7 @@ def _browser(tmp_path: Path):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    bool(MISSING),
-    reason=f"{' and '.join(MISSING)} not found: needs Debian's chromium and chromium-driver "
-    "(apt-get install -y chromium chromium-driver)",
-)
+@needs_chromium
 def test_case_table_filters_and_search_in_chromium(compare_suite: pytest.Pytester, tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
