@@ -12,8 +12,8 @@ import pytest
 
 from . import hookspec
 from .errors import SpecError
-from .session.collector import DESELECTED_KEY, WORKER_DESELECTED, ResultCollector
-from .session.items import STATE_KEY, CaseFile, CaseItem
+from .session.collector import SUITE_KEY, WORKER_SUITE, ResultCollector, SuiteCount, suite_cases
+from .session.items import STATE_KEY, CaseFile, CaseItem, judge_arguments
 from .session.progress import ProgressReporter, wanted
 from .session.settings import RunSettings, add_options
 from .session.state import RunState
@@ -29,19 +29,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
 
 
-def pytest_deselected(items: list[pytest.Item]) -> None:
-    """Count the llmgate cases deselected (-k, -m, --lf, --deselect) where they are collected: here, or on
-    each xdist worker, which sends the count in its workeroutput; a run over part of the suite is a subset."""
-    cases = [item for item in items if isinstance(item, CaseItem)]
-    if cases:
-        config = cases[0].config
-        config.stash[DESELECTED_KEY] = config.stash.get(DESELECTED_KEY, 0) + len(cases)
+@pytest.hookimpl(wrapper=True, trylast=True)
+def pytest_make_collect_report(collector: pytest.Collector):
+    """Count a case file's cases, selected or not, before --lf's wrapper (outside this one) drops any: a run over
+    part of the suite is a subset of them. An xdist worker sends its count in its workeroutput."""
+    report = yield
+    if isinstance(collector, CaseFile):
+        collector.config.stash.setdefault(SUITE_KEY, SuiteCount()).add(collector, report)
+    return report
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
     if hasattr(config, "workeroutput"):
-        config.workeroutput[WORKER_DESELECTED] = config.stash.get(DESELECTED_KEY, 0)
+        config.workeroutput[WORKER_SUITE] = suite_cases(config)
     drop_idle_hypothesis_plugin(config)
 
 
@@ -105,7 +106,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_collection_finish(session: pytest.Session) -> None:
     reporter = session.config.stash.get(COLLECTOR_KEY, None)
     if reporter is not None:
-        reporter.expect((item.row, item.gate_terms) for item in session.items if isinstance(item, CaseItem))
+        cases = [item for item in session.items if isinstance(item, CaseItem)]
+        try:  # on the final selection (after -k, -m): a deselected case asks nothing of its backend
+            session.config.stash[STATE_KEY].check_request_options(
+                (item.path, item.backend_name, item.row.where, item.case.options) for item in cases
+            )
+            session.config.stash[STATE_KEY].check_judges(
+                (item.path, item.backend_name, item.row.where, [a["rubric"] for a in judge_arguments(item.case)])
+                for item in cases
+            )
+        except SpecError as exc:
+            raise usage_error(exc) from None
+        reporter.expect((item.row, item.gate_terms) for item in cases)
 
 
 @pytest.hookimpl(optionalhook=True)

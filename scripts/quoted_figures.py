@@ -1,12 +1,13 @@
 """The figures the README and docs quote from the example suite, generated from one real run.
 
-    .venv/bin/python scripts/quoted_figures.py --run [--cold]   # run the suite, save the run, rewrite the docs
-    .venv/bin/python scripts/quoted_figures.py                  # rewrite the docs from the saved run
-    .venv/bin/python scripts/quoted_figures.py --check          # exit 1 naming every stale quote
+    .venv/bin/python scripts/quoted_figures.py --run [--cold] [--only NAME]   # run, save, rewrite the docs
+    .venv/bin/python scripts/quoted_figures.py                               # rewrite the docs from the saved runs
+    .venv/bin/python scripts/quoted_figures.py --check                       # exit 1 naming every stale quote
 
-``--run`` runs the example suite's walkthrough command (prompted and fine-tuned side by side) and saves
-its results JSON, its printed summary and how it ran (wall time, cores, answers cached or not) under
-example_suite/results/. Each quote in a doc sits between ``<!-- llmgate:figures:start NAME -->`` and
+``--run`` runs the example suite's commands the docs quote (RUNS: prompted and fine-tuned side by side, the
+quick start's default, the three approaches with the hybrid backend, the pair again at a low volume; ``--only``
+picks some) and saves each one's results JSON, its printed summary and how it ran (wall time, cores, answers
+cached or not) under example_suite/results/. Each quote in a doc sits between ``<!-- llmgate:figures:start NAME -->`` and
 ``<!-- llmgate:figures:end NAME -->`` and is rendered from that saved run alone; tests/test_quoted_figures.py
 fails when one no longer matches it. With the response cache on (the default), answers a previous run
 stored are reused, so latencies and costs are those measured when each answer was made, and the wall
@@ -29,8 +30,30 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "example_suite" / "results"
-# The walkthrough's pair, then the quick start's default command; the second reuses the first's answers.
-RUNS = {"pair": ("smollm2-prompted", "smollm2-finetuned"), "default": ()}
+
+
+@dataclass(frozen=True)
+class Run:
+    """One command the docs quote: the backends it selects, its other options, and whether ``--cold`` asks every
+    answer of the models again (and stores it) rather than reuse the response cache."""
+
+    backends: tuple[str, ...] = ()
+    options: tuple[str, ...] = ()
+    cold: bool = False
+
+
+PROMPTED, FINE_TUNED, HYBRID = "smollm2-prompted", "smollm2-finetuned", "smollm2-hybrid"
+# In this order: the walkthrough's pair; the quick start's default command, from the pair's cached answers; the
+# three approaches, cold too, so that all three are timed (and priced by the hour) under one load, in two
+# pytest-xdist workers, each llama.cpp model then on one thread (two threads a model, on cores shared with other
+# work, spin in each other's way: such a run gave 140 answers in 29 minutes); the pair at a volume under the
+# decision's minimum, from the cache (only its volume step is quoted).
+RUNS = {
+    "pair": Run((PROMPTED, FINE_TUNED), cold=True),
+    "default": Run(),
+    "hybrid": Run((PROMPTED, FINE_TUNED, HYBRID), ("-n", "2"), cold=True),
+    "low-volume": Run((PROMPTED, FINE_TUNED), ("--llm-volume=500/day",)),
+}
 DOCS = ("README.md", "docs/deciding.md", "example_suite/README.md")
 _BLOCK = re.compile(
     r"(?P<start><!-- llmgate:figures:start (?P<name>[a-z0-9-]+) -->\n)(?P<body>.*?)(?P<end><!-- llmgate:figures:end (?P=name) -->)",
@@ -61,20 +84,20 @@ def load_runs(folder: Path = RESULTS) -> dict[str, SavedRun]:
 
 
 def run_suite(cold: bool, folder: Path = RESULTS, names: tuple[str, ...] = tuple(RUNS)) -> None:
-    """Run the pair (cold: every answer asked again, and stored), then the default command, which the pair's
-    answers serve from the response cache; save each one's results, printed output and run facts."""
+    """Run ``names`` in RUNS order (cold: the runs marked so ask every answer again, and store it; the others
+    reuse the response cache); save each one's results, printed output and run facts."""
     folder.mkdir(parents=True, exist_ok=True)
     facts = folder / "runs.json"
     meta = json.loads(facts.read_text(encoding="utf-8")) if facts.is_file() else {}
-    for name in names:
-        backends = RUNS[name]
+    for name in (name for name in RUNS if name in names):
+        run = RUNS[name]
         report = folder / f"{name}.json"
         args = [sys.executable, "-m", "pytest", "example_suite", "-q", "-p", "no:cacheprovider"]
-        args += [flag for backend in backends for flag in ("--llm-backend", backend)]
-        cache = ["--llm-cache=write"] if cold and name == "pair" else []
+        flags = [flag for backend in run.backends for flag in ("--llm-backend", backend)] + list(run.options)
+        cache = ["--llm-cache=write"] if cold and run.cold else []
         started = time.perf_counter()
         done = subprocess.run(
-            [*args, "--llm-report-json", str(report), *cache], cwd=ROOT, capture_output=True, text=True
+            [*args, *flags, "--llm-report-json", str(report), *cache], cwd=ROOT, capture_output=True, text=True
         )
         wall_s = time.perf_counter() - started
         if not report.is_file():
@@ -84,7 +107,7 @@ def run_suite(cold: bool, folder: Path = RESULTS, names: tuple[str, ...] = tuple
         (folder / f"{name}.txt").write_text(_portable(printed_output(done.stdout)), encoding="utf-8")
         report.write_text(_saved_results(report.read_text(encoding="utf-8")), encoding="utf-8")
         meta[name] = {
-            "command": " ".join([".venv/bin/pytest example_suite", *args[7:], *cache]),
+            "command": " ".join([".venv/bin/pytest example_suite", *flags, *cache]),
             "exit_status": done.returncode,
             "wall_s": round(wall_s, 1),
             "cpu_cores": os.cpu_count(),
@@ -196,7 +219,6 @@ def _section(printed: str, first: str, last_before: str) -> str:
     return "\n".join(lines[start:end]).rstrip() + "\n"
 
 
-PROMPTED, FINE_TUNED = RUNS["pair"]
 GROUP = "example_suite"  # the routing cases: the gate group of the suite's llmgate.yaml
 CATEGORIES = ("common", "edge", "adversarial")
 
@@ -231,7 +253,7 @@ def walkthrough_run(runs: Mapping[str, SavedRun]) -> str:
     rows = pair.results["cases"]
     skipped = sum(1 for row in rows if row["backend"] == FINE_TUNED and row["status"] == "skipped")
     failing = []
-    for backend in RUNS["pair"]:
+    for backend in RUNS["pair"].backends:
         summary = _rows(pair.results, "summary", group=GROUP, backend=backend)
         named = [
             f"{row['category']} (accuracy {row['accuracy']:.2f} < {row['threshold_accuracy']:.2f})"
@@ -278,7 +300,7 @@ def pair_tables(runs: Mapping[str, SavedRun]) -> str:
     for category in CATEGORIES:
         side = {
             backend: _one(results, "comparison.categories", group=GROUP, category=category, backend=backend)
-            for backend in RUNS["pair"]
+            for backend in RUNS["pair"].backends
         }
         paired = _one(results, "comparison.paired", group=GROUP, category=category)
         best = max(side, key=lambda backend: side[backend]["accuracy"])
@@ -293,7 +315,7 @@ def pair_tables(runs: Mapping[str, SavedRun]) -> str:
         )
     overall = {
         backend: _one(results, "comparison.categories", group=GROUP, category="all", backend=backend)
-        for backend in RUNS["pair"]
+        for backend in RUNS["pair"].backends
     }
 
     def cached_tokens(backend: str) -> float:
@@ -307,7 +329,7 @@ def pair_tables(runs: Mapping[str, SavedRun]) -> str:
         return ", ".join(f"{row['category']} {row['status'].lower()}" for row in rows)
 
     def cells(render: Callable[[str], str]) -> str:
-        return " | ".join(render(backend) for backend in RUNS["pair"])
+        return " | ".join(render(backend) for backend in RUNS["pair"].backends)
 
     lines += [
         "",
@@ -333,12 +355,119 @@ def robustness_table(runs: Mapping[str, SavedRun]) -> str:
     lines = ["| attack family | prompted resisted | fine-tuned resisted |", "| --- | --- | --- |"]
     for family in [*families, "all"]:
         cells = []
-        for backend in RUNS["pair"]:
+        for backend in RUNS["pair"].backends:
             chosen = [r for r in rows if r["backend"] == backend and (family == "all" or r["family"] == family)]
             attacks, resisted = sum(r["attacks"] for r in chosen), sum(r["resisted"] for r in chosen)
             cells.append(f"{resisted} / {attacks}" + (f" ({resisted / attacks:.2f})" if attacks else ""))
         lines.append(f"| {family.replace('_', ' ')} | {cells[0]} | {cells[1]} |")
     return "\n".join(lines) + "\n"
+
+
+def _recommendation(printed: str, group: str = GROUP) -> str:
+    """The recommendation ``printed`` gives ``group``: its head line and numbered reasons."""
+    lines = printed.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"recommendation, {group}:"))
+    end = next((i for i, line in enumerate(lines[start + 1 :], start + 1) if not line.startswith("  ")), len(lines))
+    return "\n".join(lines[start:end]) + "\n"
+
+
+def _paired(results: Mapping[str, Any], category: str, control: str, challenger: str) -> dict[str, Any]:
+    return _one(results, "comparison.paired", group=GROUP, category=category, control=control, challenger=challenger)
+
+
+def hybrid_run(runs: Mapping[str, SavedRun]) -> str:
+    """example_suite/README.md: the size, time and exit status of the three-way run."""
+    run = runs["hybrid"]
+    rows = run.results["cases"]
+    skipped = [sum(1 for r in rows if r["backend"] == b and r["status"] == "skipped") for b in (FINE_TUNED, HYBRID)]
+    each = (
+        f"the {skipped[0]} extraction cases each"
+        if skipped[0] == skipped[1]
+        else f"{skipped[0]} and {skipped[1]} cases"
+    )
+    return _code(run.meta["command"]) + (
+        f"\n{len(rows)} cases (the fine-tune and the hybrid have no prompt for the extraction task: they skip {each}), "
+        f"{_timing(run.meta)}; exit status {run.meta['exit_status']}.{_caveat(run.meta)}\n"
+    )
+
+
+def hybrid_tables(runs: Mapping[str, SavedRun]) -> str:
+    """example_suite/README.md: accuracy per category of the three approaches, the hybrid against the fine-tune,
+    then tokens, latency, cost, format and gates of each."""
+    results = runs["hybrid"].results
+    backends = RUNS["hybrid"].backends
+    lines = [
+        "| category | cases | prompted | fine-tuned | hybrid | hybrid vs fine-tuned: won / lost, McNemar p |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for category in (*CATEGORIES, "all"):
+        side = {
+            backend: _one(results, "comparison.categories", group=GROUP, category=category, backend=backend)
+            for backend in backends
+        }
+        paired = _paired(results, category, FINE_TUNED, HYBRID)
+        best = max(side.values(), key=lambda row: row["accuracy"])["accuracy"]
+        cells = [
+            (f"**{row['accuracy']:.2f}**" if row["accuracy"] == best else f"{row['accuracy']:.2f}")
+            + f" ({row['accuracy_low']:.2f}-{row['accuracy_high']:.2f})"
+            for row in side.values()
+        ]
+        lines.append(
+            f"| {category} | {paired['n']} | {' | '.join(cells)} "
+            f"| {len(paired['won'])} / {len(paired['lost'])}, {_p(paired['p_value'])} |"
+        )
+    overall = {
+        backend: _one(results, "comparison.categories", group=GROUP, category="all", backend=backend)
+        for backend in backends
+    }
+
+    def gates(backend: str) -> str:
+        rows = _rows(results, "summary", group=GROUP, backend=backend)
+        return ", ".join(f"{row['category']} {row['status'].lower()}" for row in rows)
+
+    def cells(render: Callable[[str], str]) -> str:
+        return " | ".join(render(backend) for backend in backends)
+
+    lines += [
+        "",
+        "| | prompted | fine-tuned | hybrid |",
+        "| --- | --- | --- | --- |",
+        "| prompt tokens per request | " + cells(lambda b: f"{overall[b]['mean_prompt_tokens']:.0f}") + " |",
+        "| latency p50 / p95 | "
+        + cells(lambda b: f"{overall[b]['latency_p50_ms']:.0f} / {overall[b]['latency_p95_ms']:.0f} ms")
+        + " |",
+        "| time to first token p50 | " + cells(lambda b: f"{overall[b]['ttft_p50_ms']:.0f} ms") + " |",
+        "| cost per request at $0.10/hour | " + cells(lambda b: f"${overall[b]['mean_cost_usd']:.6f}") + " |",
+        "| format | " + cells(lambda b: f"{overall[b]['format_rate']:.2f}") + " |",
+        "| gates | " + cells(gates) + " |",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def hybrid_decision(runs: Mapping[str, SavedRun]) -> str:
+    """example_suite/README.md: the three-way recommendation on the routing cases, as printed."""
+    return _code(_recommendation(runs["hybrid"].printed))
+
+
+def hybrid_summary(runs: Mapping[str, SavedRun]) -> str:
+    """docs/deciding.md: the three-way run's paired, cost and recommendation tables on the routing cases."""
+    run = runs["hybrid"]
+    printed = _section(run.printed, "paired comparison", r"\d+ (failed|passed)")
+    return (
+        _code(run.meta["command"])
+        + f"\nIt took {_timing(run.meta)}.{_caveat(run.meta)} The paired comparisons, the cost tables and the "
+        "recommendation, cut to the routing cases' gate group:\n\n" + _code(_routing_only(printed))
+    )
+
+
+def low_volume_decision(runs: Mapping[str, SavedRun]) -> str:
+    """docs/deciding.md: what the pair's run recommends at a volume under the minimum."""
+    run = runs["low-volume"]
+    volume = run.results["cost"]["volume_per_day"]
+    return (
+        f"At {volume:,.0f} requests a day (`{run.meta['command']}`, the pair's answers from the response cache) "
+        f"the same run says:\n\n" + _code(_recommendation(run.printed))
+    )
 
 
 RENDERERS: dict[str, Callable[[Mapping[str, SavedRun]], str]] = {
@@ -349,6 +478,11 @@ RENDERERS: dict[str, Callable[[Mapping[str, SavedRun]], str]] = {
     "pair-run": pair_run,
     "pair-tables": pair_tables,
     "robustness-table": robustness_table,
+    "hybrid-run": hybrid_run,
+    "hybrid-tables": hybrid_tables,
+    "hybrid-decision": hybrid_decision,
+    "hybrid-summary": hybrid_summary,
+    "low-volume-decision": low_volume_decision,
 }
 
 
@@ -412,10 +546,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--run", action="store_true", help="run the example suite first and save the runs")
     parser.add_argument("--cold", action="store_true", help="with --run: ask every answer of the models again")
+    parser.add_argument(
+        "--only", action="append", choices=list(RUNS), help="with --run: run only this one (repeatable)"
+    )
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 naming each stale quote")
     args = parser.parse_args(argv)
     if args.run:
-        run_suite(args.cold)
+        run_suite(args.cold, names=tuple(args.only or RUNS))
     runs = load_runs()
     if args.check:
         problems = stale(ROOT, runs)

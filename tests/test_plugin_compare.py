@@ -7,6 +7,11 @@ import re
 
 import pytest
 
+from pytest_llmgate.backends.spec import Pricing
+from pytest_llmgate.report.markdown import FAILURE_ROWS, markdown_report
+from pytest_llmgate.verdict.analysis import BackendTerms, RunFacts, Terms, analyze
+from pytest_llmgate.verdict.rows import CaseRow
+
 BOTH = ("--llm-backend=prompt", "--llm-backend=tuned")
 
 
@@ -150,6 +155,60 @@ def test_markdown_report(compare_suite: pytest.Pytester) -> None:
     assert "| tuned vs prompt | . | all | 3 | 3 | 1.00 | 0.67 | +33.3 | -41.5..+79.2 | 1 | 0 | 1 |" in text
     assert "- tuned vs prompt (. all) won: dark-mode" in text
     assert "<details><summary>Classification: tuned</summary>" in text
+    # the miss as a row of the failures table, in the columns of the HTML report's case table
+    assert "### Failures (1)\n\n| case | backend | category | status | input | output | failed checks |" in text
+    assert "| common.llm.yaml::dark-mode | prompt | common | FAIL | Please add dark mode | billing | label: " in text
+
+
+def _rows(backend: str, right: int, cost: float, cases: int = 60) -> list[CaseRow]:
+    return [
+        CaseRow(
+            id=f"case-{i}",
+            file="common.llm.yaml",
+            group=".",
+            category="common",
+            backend=backend,
+            input=f"ticket {i}\nsecond line",
+            output="billing" if i < right else "general",
+            passed=i < right,
+            format_ok=True,
+            cost_usd=cost,
+            checks=[] if i < right else [{"name": "label", "kind": "correctness", "passed": False, "detail": "no"}],
+        )
+        for i in range(cases)
+    ]
+
+
+def test_markdown_report_has_the_three_way_decision_notes_and_failures() -> None:
+    """Prompted, fine-tuned and hybrid: the hybrid right on every case, the fine-tune on half, prompting on a
+    third; the run lowered a backend's concurrency. The Markdown shows what the terminal and the HTML do."""
+    terms = Terms(
+        backends={
+            "a-tuned": BackendTerms("fine_tuned", Pricing(one_time_usd=60.0)),
+            "b-prompted": BackendTerms("prompted", Pricing()),
+            "c-hybrid": BackendTerms("hybrid", Pricing(one_time_usd=60.0)),
+        },
+        volume_per_day=10_000,
+    )
+    rows = _rows("a-tuned", 30, 0.0001) + _rows("b-prompted", 20, 0.0003) + _rows("c-hybrid", 60, 0.00015)
+    note = "a-tuned: HTTP 429 (rate limited) at 8 calls at once; settled at 4"
+    analysis = analyze(rows, RunFacts(concurrency_notes=(note,)), terms)
+    (decision,) = analysis.recommendations
+    assert decision.choice == "hybrid"  # the analysis decides; the report shows it
+    text = markdown_report(analysis)
+    assert (
+        "**Recommendation, .: HYBRID (c-hybrid vs a-tuned vs b-prompted): the hybrid backend (fine-tune, short "
+        "prompt, per-case few-shot) is worth it**"
+    ) in text
+    assert "**three-way**: c-hybrid is better than a-tuned: 1.00 vs 0.50 on 60 cases" in text
+    assert "| c-hybrid vs b-prompted | . |" in text and "| a-tuned vs b-prompted | . |" in text  # breakeven
+    assert "### Notes\n\n" in text and f"- {note}" in text
+    misses = 30 + 40
+    assert f"### Failures ({misses})" in text
+    failures = text.split(f"### Failures ({misses})")[1].split("###")[0]
+    assert failures.count("| FAIL |") == FAILURE_ROWS
+    assert f"... and {misses - FAILURE_ROWS} more" in failures
+    assert "| ticket 30 second line |" in failures  # a line break would end the table row
 
 
 def test_html_report_is_one_self_contained_file(compare_suite: pytest.Pytester) -> None:

@@ -234,7 +234,7 @@ def test_a_subset_run_says_so_and_never_passes_the_suite(fake_suite: pytest.Pyte
 def test_last_failed_is_a_subset_that_fails_while_its_cases_miss(fake_suite: pytest.Pytester) -> None:
     fake_suite.runpytest("-p", "cacheprovider")
     result = fake_suite.runpytest("-p", "cacheprovider", "--lf")
-    result.stdout.fnmatch_lines(["llmgate: SUBSET (1 answered, 1 missed): subset: 1 case (--lf): *"])
+    result.stdout.fnmatch_lines(["llmgate: SUBSET (1 answered, 1 missed): subset: 1 of 3 cases (--lf): *"])
     assert "gates passed" not in result.stdout.str()
     assert result.ret == pytest.ExitCode.TESTS_FAILED  # the case it re-ran still misses
 

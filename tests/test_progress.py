@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pty
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -42,15 +43,22 @@ def test_progress_counts_per_backend_and_waits_for_the_slowest() -> None:
     assert progress.time_left_s(130.0) == 0.0
 
 
+MANY_CASES = "cases:\n" + "".join(
+    f"  - {{id: c{i}, input: charged {i}, expect: {{label: billing}}}}\n" for i in range(30)
+)
+
+
 def _suite(folder: Path) -> None:
     (folder / "llmgate.yaml").write_text(COMPARE_CONFIG)
     (folder / "common.llm.yaml").write_text(FAKE_CASES)
+    (folder / "edge.llm.yaml").write_text(MANY_CASES)  # 60 results: pytest wraps them over several lines
     # every finished case may print a line: the test needs no long run to see one
     (folder / "conftest.py").write_text("import pytest_llmgate.session.progress as p\np.INTERVAL_S = 0.0\n")
 
 
 def _run(folder: Path, *args: str, tty: bool, ci: bool = False) -> str:
     env = {k: v for k, v in os.environ.items() if k not in ("CI", "PYTEST_ADDOPTS", "PYTEST_XDIST_WORKER")}
+    env["COLUMNS"] = "60"
     if ci:
         env["CI"] = "true"
     command = [
@@ -86,12 +94,17 @@ def _run(folder: Path, *args: str, tty: bool, ci: bool = False) -> str:
 @pytest.mark.slow
 def test_progress_shows_on_a_terminal_and_never_in_ci(tmp_path: Path) -> None:
     _suite(tmp_path)
-    terminal = _run(tmp_path, tty=True)
-    lines = [line.strip() for line in terminal.splitlines() if "llmgate progress:" in line]
+    terminal = re.sub(r"\x1b\[[0-9;]*m", "", _run(tmp_path, tty=True))  # without the colours' escapes
+    after = terminal.splitlines()[1 + next(i for i, line in enumerate(terminal.splitlines()) if "collected" in line) :]
+    results = after[: next(i for i, line in enumerate(after) if line.startswith("="))]  # up to the failures
+    lines = [line.strip() for line in results if "llmgate progress:" in line]
     assert lines, terminal
-    assert "prompt 1/3, tuned 0/3" in lines[0] or "prompt 0/3, tuned 1/3" in lines[0]
-    assert all("left" in line for line in lines)
-    assert "llmgate verdict" in terminal  # the run itself is untouched
+    assert all(line.startswith("llmgate progress: prompt ") and line.endswith(" left") for line in lines)
+    assert all(line.endswith("/33") for line in lines[0].split(";")[0].split(", ")), lines[0]
+    # pytest's own lines are untouched: each file named once, its results going on below a progress line
+    assert sum("common.llm.yaml" in line for line in results) == 1, terminal
+    assert sum("edge.llm.yaml" in line for line in results) == 1, terminal
+    assert "llmgate verdict" in terminal
     piped = _run(tmp_path, tty=False)
     assert "llmgate progress" not in piped and "llmgate verdict" in piped
     assert "llmgate progress" not in _run(tmp_path, tty=True, ci=True)

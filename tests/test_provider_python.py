@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from pytest_llmgate.backends.base import BackendError
 from pytest_llmgate.backends.python_provider import PythonBackend, load_function
 from pytest_llmgate.backends.spec import BackendSpec
 
@@ -209,3 +210,123 @@ def test_the_example_app_gates_the_embedded_model_with_cost_latency_and_cache(tm
     assert "all gates passed (9 answered)" in second.stdout
     assert all(row["cached"] for row in again)
     assert [row["output"] for row in again] == [row["output"] for row in rows]
+
+
+AGENT = '''
+import json
+
+
+def agent(messages, tools=None, tool_choice=None):
+    """A support agent: with the refund tool, an order number is an issue_refund call (OpenAI's shape); asked
+    where an order is, a lookup_order call (the flat shape); after a tool's answer, a confirmation."""
+    names = [tool["function"]["name"] for tool in tools or []]
+    last = messages[-1]
+    if last["role"] == "tool":
+        return {"text": "Refunded: " + json.loads(last["content"])["status"]}
+    if "issue_refund" in names and "48213" in last["content"]:
+        call = {"name": "issue_refund", "arguments": json.dumps({"order_id": "48213"})}
+        return {"text": None, "tool_calls": [{"id": "call-7", "type": "function", "function": call}]}
+    if "lookup_order" in names and "where" in last["content"].lower():
+        return {"text": "", "tool_calls": [{"name": "lookup_order", "arguments": {"order_id": "77"}}]}
+    return "general" if tools is None else "no tool fits"
+
+
+def chat_only(messages):
+    return "general"
+'''
+TOOLS = [
+    {"type": "function", "function": {"name": name, "parameters": {"type": "object"}}}
+    for name in ("issue_refund", "lookup_order")
+]
+TOOL_CASES = """
+cases:
+  - id: refund
+    input: "Please refund order 48213"
+    tools: {file: tools.json}
+    expect: {tool_call: {name: issue_refund, arguments: {order_id: "48213"}, match: exact}}
+  - id: where
+    input: "Where is my order?"
+    tools: {file: tools.json}
+    expect: {tool_call: {name: lookup_order, arguments: {order_id: "77"}}}
+  - id: plain
+    input: "When are you open?"
+    expect: {label: general}
+  - id: refund-done
+    tools: {file: tools.json}
+    turns:
+      - user: "Refund order 48213 please"
+        tool_results: {issue_refund: {status: done}}
+        expect: {tool_call: {name: issue_refund}, contains: "Refunded: done"}
+"""
+
+
+def test_a_function_gets_the_cases_tools_and_its_tool_calls_are_checked(pytester: pytest.Pytester) -> None:
+    suite(pytester, "support.agent:agent", TOOL_CASES)
+    (pytester.path / "src" / "support" / "agent.py").write_text(AGENT)
+    pytester.makefile(".json", tools=json.dumps(TOOLS))
+    result, rows = run(pytester, "--llm-cache=off")
+    result.assert_outcomes(passed=4)
+    by_id = {row["id"]: row for row in rows}
+    # OpenAI's shape and the flat one are both normalised: name, parsed arguments, id
+    assert by_id["refund"]["tool_calls"] == [
+        {"name": "issue_refund", "arguments": {"order_id": "48213"}, "id": "call-7", "valid": True}
+    ]
+    assert by_id["where"]["tool_calls"] == [
+        {"name": "lookup_order", "arguments": {"order_id": "77"}, "id": "", "valid": True}
+    ]
+    assert by_id["plain"]["output"] == "general"  # a case without tools calls the function without them
+    # the conversation: the tool's result went back to the function, which answered from it
+    (turn,) = by_id["refund-done"]["turns"]
+    assert turn["output"] == "Refunded: done" and len(turn["steps"]) == 2
+
+
+def test_a_case_with_tools_on_a_function_that_takes_none_is_its_error(pytester: pytest.Pytester) -> None:
+    suite(pytester, "support.agent:chat_only", TOOL_CASES.split("  - id: where")[0])
+    (pytester.path / "src" / "support" / "agent.py").write_text(AGENT)
+    pytester.makefile(".json", tools=json.dumps(TOOLS))
+    result, rows = run(pytester, "--llm-cache=off")
+    result.assert_outcomes(errors=1)
+    assert rows[0]["error"] == (
+        "backend 'app': the case sends tools, which the function takes no parameter for; "
+        "add tools=None (or **options) to its signature"
+    )
+
+
+def test_malformed_tool_calls_are_a_malformed_answer(tmp_path: Path) -> None:
+    (tmp_path / "calls.py").write_text(
+        "def nameless(messages):\n    return {'text': '', 'tool_calls': [{'arguments': {}}]}\n"
+        "def nothing(messages):\n    return {'tool_calls': []}\n"
+    )
+    for name, wanted in [
+        ("nameless", r"tool_calls\[0\] = a mapping; a call must be a ToolCall"),
+        ("nothing", "no 'text' \\(and no 'tool_calls'\\)"),
+    ]:
+        spec = BackendSpec("app", "python", "x", tmp_path / "llmgate.yaml", function=f"calls:{name}")
+        with pytest.raises(BackendError, match=wanted):
+            PythonBackend(spec, load_function(spec)).complete([{"role": "user", "content": "hi"}])
+
+
+PRICED = """
+    pricing: {per_hour_usd: 3600, input_per_mtok_usd: 1000000}
+"""
+
+
+def test_the_functions_own_cost_survives_the_cache_and_a_replay(pytester: pytest.Pytester) -> None:
+    """Priced by its config the answers would cost dollars; the function's own bill ($0.002) is what every run
+    shows: asked, answered from the cache (and counted, though priced by the hour) and replayed."""
+    suite(pytester)
+    (pytester.path / "llmgate.yaml").write_text((CONFIG % "support.app:reply") + PRICED)
+
+    def costs(*args: str) -> tuple[list[float], dict]:
+        result, rows = run(pytester, *args)
+        result.assert_outcomes(passed=3)
+        document = json.loads((pytester.path / "r.json").read_text())
+        return [row["cost_usd"] for row in rows], document["cost"]["backends"][0]
+
+    asked, _ = costs("--llm-record=answers.jsonl")
+    cached, projection = costs()
+    replayed, _ = costs("--llm-replay=answers.jsonl")
+    assert asked == cached == replayed == [0.002] * 3
+    assert projection["priced"] == 3 and projection["cached_left_out"] == 0
+    recorded = [json.loads(line) for line in (pytester.path / "answers.jsonl").read_text().splitlines()]
+    assert [entry["cost_usd"] for entry in recorded] == [0.002] * 3

@@ -82,3 +82,22 @@ def test_a_quote_removed_from_the_docs_is_missed(figures: ModuleType, tmp_path: 
     )
     deciding.write_text(text[:start] + "The summary is long; run it yourself." + text[end:])
     assert figures.stale(root, figures.load_runs()) == ["no doc quotes walkthrough-summary"]
+
+
+def test_the_hybrid_figures_come_from_the_three_way_run(figures: ModuleType, tmp_path: Path) -> None:
+    root = copy_tree(tmp_path, figures)
+    saved = root / "results" / "hybrid.json"
+    results = json.loads(saved.read_text())
+    row = next(
+        row
+        for row in results["comparison"]["categories"]
+        if (row["group"], row["category"], row["backend"]) == ("example_suite", "common", "smollm2-hybrid")
+    )
+    row["accuracy"] = 0.5
+    saved.write_text(json.dumps(results))
+    printed = root / "results" / "low-volume.txt"
+    printed.write_text(printed.read_text().replace("500 requests/day <", "600 requests/day <"))
+    assert figures.stale(ROOT, figures.load_runs(root / "results")) == [
+        "docs/deciding.md: low-volume-decision is stale",
+        "example_suite/README.md: hybrid-tables is stale",
+    ]

@@ -79,10 +79,11 @@ def collate(batch, pad_id: int):
     return input_ids, mask, position_ids, targets[:, width - tail :]
 
 
-def load_rows(path: Path, limit: int | None) -> list[dict]:
+def load_rows(path: Path, limit: int | None, free_text: bool = False) -> list[dict]:
+    """The rows of ``path``; unless ``free_text``, each target must be one of the router's labels."""
     with path.open(encoding="utf-8") as fh:
         rows = [json.loads(line) for line in fh if line.strip()]
-    bad = [r for r in rows if r.get("label") not in LABELS]
+    bad = [r for r in rows if not isinstance(r.get("label"), str) or (not free_text and r["label"] not in LABELS)]
     if bad:
         raise SystemExit(f"{len(bad)} rows with an unknown label, e.g. {bad[0]}")
     return rows[:limit] if limit else rows
@@ -107,6 +108,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="where to write the llama.cpp LoRA GGUF adapter",
     )
     ap.add_argument("--system-prompt", type=Path, default=SUITE / "prompts" / "finetuned_system.md")
+    ap.add_argument(
+        "--free-text",
+        action="store_true",
+        help="targets are any text (example_suite/replies: replies in the product voice), not router labels",
+    )
+    ap.add_argument("--name", default="smollm2-ticket-router", help="general.name of the exported adapter")
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--max-steps", type=int, default=None, help="stop after this many optimizer steps (smoke tests)")
     ap.add_argument("--limit", type=int, default=None, help="use only the first N examples")
@@ -152,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     pad_id = tok.pad_token_id if tok.pad_token_id is not None else end_id
 
     system = read_system_prompt(args.system_prompt)
-    rows = load_rows(args.data, args.limit)
+    rows = load_rows(args.data, args.limit, args.free_text)
     examples = [encode_example(tok, system, r["text"], r["label"], end_id) for r in rows]
     print(
         f"{len(examples)} examples, prompt+target tokens: mean "
@@ -223,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     model.eval()
     cfg = model.base_model.model.config
     out = export_peft_model(
-        model, args.out, args.alpha, cfg.num_attention_heads, cfg.num_key_value_heads, name="smollm2-ticket-router"
+        model, args.out, args.alpha, cfg.num_attention_heads, cfg.num_key_value_heads, name=args.name
     )
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)")
     print(f"training took {train_s:.0f}s ({train_s / 60:.1f} min) for {step} steps; total {time.time() - t_start:.0f}s")

@@ -10,12 +10,9 @@ import tempfile
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..backends.base import Completion, redact
-
-if TYPE_CHECKING:
-    pass
 from .cache import completion_from
 
 PREVIEW_CHARS = 80
@@ -76,21 +73,40 @@ class RecordingWriter:
         self._lock = threading.Lock()
 
     def add(
-        self, key: str, completion: Completion, *, backend: str, case: str, prompt: str, sample: int | None = None
+        self,
+        key: str,
+        completion: Completion,
+        *,
+        backend: str,
+        case: str,
+        prompt: str,
+        sample: int | None = None,
+        turn: int | None = None,
+        step: int | None = None,
     ) -> None:
-        """Record one answer; ``prompt`` is the text to preview (the case's last user message)."""
+        """Record one answer; ``prompt`` is the text to preview (the case's last user message); ``turn`` and
+        ``step`` place an answer within a conversation (``turns:``), whose every step is recorded."""
         entry: dict[str, Any] = {"backend": backend, "case": case}
-        if sample is not None:
-            entry["sample"] = sample
+        for name, value in (("sample", sample), ("turn", turn), ("step", step)):
+            if value is not None:
+                entry[name] = value
         entry |= {"prompt": _preview(prompt), **dataclasses.asdict(completion), "key": key}
         with self._lock:
             self._entries[key] = self._scrubbed(entry)
 
     def save(self) -> Path:
-        """Write the file sorted by backend, case and sample, through a temp file and os.replace."""
+        """Write the file sorted by backend, case, sample, turn and step, through a temp file and os.replace."""
         with self._lock:
             entries = sorted(
-                self._entries.values(), key=lambda e: (e["backend"], e["case"], e.get("sample", 0), e["key"])
+                self._entries.values(),
+                key=lambda e: (
+                    e["backend"],
+                    e["case"],
+                    e.get("sample", 0),
+                    e.get("turn", 0),
+                    e.get("step", 0),
+                    e["key"],
+                ),
             )
         text = "".join(json.dumps(entry, ensure_ascii=False) + "\n" for entry in entries)
         # JSON escaping could in principle spell a secret anew; refuse rather than leak it.

@@ -114,12 +114,15 @@ class LlamaCppBackend:
                 first_token_at.append(time.perf_counter())
             return scores
 
+        sent = {**self._params, **_constrained(options)}
+        if sent.get("tools") and "tool_choice" not in sent:
+            # OpenAI's default when tools are sent; without it llama-cpp-python's function-calling formats
+            # (chatml-function-calling) leave the tools out of the prompt, and the model never calls one.
+            sent["tool_choice"] = "auto"
         start = time.perf_counter()
         try:
             response = self._llm.create_chat_completion(
-                messages=list(messages),
-                logits_processor=[mark_first_token],
-                **{**self._params, **_constrained(options)},
+                messages=list(messages), logits_processor=[mark_first_token], **sent
             )
         except (ValueError, RuntimeError) as exc:
             raise BackendError(f"backend {self.name!r} failed: {exc}") from None

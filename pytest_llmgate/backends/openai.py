@@ -161,6 +161,9 @@ class OpenAIBackend:
             )
         self._turns = itertools.count()
         self._tokenizer: bool | None = None  # whether the server offers POST /extras/tokenize; None: not tried
+        # llama_cpp.server refuses OpenAI's {type: json_schema} and takes {type: json_object, schema} instead: learnt
+        # from its first refusal, then every schema is sent in its form
+        self._schema_as_json_object = False
         self.endpoint = ", ".join(endpoint_of(server.chat_url) for server in self._servers)
 
     def complete(self, messages: Sequence[Message], **options: Any) -> Completion:
@@ -181,6 +184,10 @@ class OpenAIBackend:
                         else self._whole(server, messages, options, cut_at)
                     )
             except Exception as exc:
+                if self._refuses_json_schema(exc, options):
+                    self._schema_as_json_object = True
+                    attempts -= 1  # the server's dialect, not a fault: the same call again in its form
+                    continue
                 failure = self._classify(exc, cut_at, cut_at < deadline)
             if failure.overload and admission is not None and admission.overloaded(failure.overload):
                 raise Overloaded(
@@ -210,7 +217,23 @@ class OpenAIBackend:
                 raise StatusError(response.status_code, _decoded(response.read()), response.headers)
             yield response
 
+    def _refuses_json_schema(self, exc: Exception, options: Mapping[str, Any]) -> bool:
+        """Whether ``exc`` is a server refusing OpenAI's json_schema response_format (llama_cpp.server does)."""
+        form = options.get("response_format")
+        return (
+            not self._schema_as_json_object
+            and isinstance(form, Mapping)
+            and form.get("type") == "json_schema"
+            and isinstance(exc, StatusError)
+            and exc.status in (400, 422, 500)
+            and "response_format" in str(exc.body)
+        )
+
     def _body(self, messages: Sequence[Message], options: Mapping[str, Any], stream: bool) -> dict[str, Any]:
+        form = options.get("response_format")
+        if self._schema_as_json_object and isinstance(form, Mapping) and form.get("type") == "json_schema":
+            schema = (form.get("json_schema") or {}).get("schema", {})
+            options = {**options, "response_format": {"type": "json_object", "schema": schema}}
         body: dict[str, Any] = {"model": self._model, "messages": list(messages), **self._params, **options}
         if stream:
             body.update(stream=True, stream_options={"include_usage": True})

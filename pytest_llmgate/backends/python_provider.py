@@ -1,10 +1,12 @@
 """The ``python`` provider: the team's own application function as the backend under test.
 
 ``function: myapp.support:reply`` is imported from the config's folder (or the ``path:`` folders) and called
-with the case's chat as a list of {role, content} dicts; it may be async. It returns the answer's text, or a
-dict or dataclass with ``text`` and optional ``prompt_tokens``, ``completion_tokens``, ``cost_usd``,
-``ttft_s`` and ``tool_calls``. Its answers are cached by its module, qualified name and the hash of its
-source file, so editing the function misses the cache.
+with the case's chat as a list of {role, content} dicts and, when the case has them, its ``tools``,
+``tool_choice`` and ``response_format`` as keywords (OpenAI's shapes); it may be async. It returns the
+answer's text, or a dict or dataclass with ``text`` and optional ``prompt_tokens``, ``completion_tokens``,
+``cost_usd``, ``ttft_s`` and ``tool_calls`` (normalised to ToolCall, as the openai backend's are). Its
+answers are cached by its module, qualified name and the hash of its source file, so editing the function
+misses the cache.
 """
 
 from __future__ import annotations
@@ -23,13 +25,12 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SpecError
-from .base import Backend, BackendError, Completion, Message, estimate_tokens
-from .provider import TEXTS, Provider, Rule, rules
+from .base import REQUEST_OPTIONS, Backend, BackendError, Completion, Message, ToolCall, estimate_tokens
+from .provider import TEXTS, Provider, Rule, rules, shown
 from .spec import BackendSpec
 
 _REFERENCE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
-# What a structured result may hold beside its text. ``tool_calls`` is accepted and not yet kept: the
-# normalised tool-call type (backends/base.py) has not landed, so a Completion carries none.
+# What a structured result may hold beside its text.
 RESULT_KEYS = ("text", "prompt_tokens", "completion_tokens", "cost_usd", "ttft_s", "tool_calls")
 
 
@@ -120,15 +121,24 @@ class PythonBackend:
     def __init__(self, spec: BackendSpec, function: Callable[..., Any]):
         self.name = spec.name
         self._function = function
+        self._takes = _keywords(function)
         self._loop: _Loop | None = None
         self._lock = threading.Lock()
 
-    def complete(self, messages: Sequence[Message]) -> Completion:
-        """The function's answer to ``messages``; its exception is a one-line BackendError of the case."""
+    def complete(self, messages: Sequence[Message], **options: Any) -> Completion:
+        """The function's answer to ``messages``, given the case's ``options`` (tools, tool_choice,
+        response_format) as keywords; its exception is a one-line BackendError of the case."""
         chat = [dict(message) for message in messages]
+        unfit = sorted(set(options) - self._takes) if self._takes is not None else []
+        if unfit:  # a case's tools must reach the application, never be dropped on the way
+            names = ", ".join(unfit)
+            raise BackendError(
+                f"backend {self.name!r}: the case sends {names}, which the function takes no parameter for; "
+                f"add {', '.join(f'{name}=None' for name in unfit)} (or **options) to its signature"
+            )
         start = time.perf_counter()
         try:
-            result = self._function(chat)
+            result = self._function(chat, **options)
             if inspect.isawaitable(result):
                 result = self._event_loop().run(result)
         except BackendError:
@@ -144,25 +154,30 @@ class PythonBackend:
                 self._loop = _Loop()
             return self._loop
 
-    def _completion(self, result: Any, chat: list[dict[str, str]], latency: float) -> Completion:
+    def _completion(self, result: Any, chat: list[dict[str, Any]], latency: float) -> Completion:
         fields = _result_fields(result)
         if isinstance(fields, str):
             raise BackendError(f"backend {self.name!r}: the function {fields}", cause="malformed")
         problem = _result_problem(fields)
         if problem:
             raise BackendError(f"backend {self.name!r}: the function returned {problem}", cause="malformed")
-        text = fields["text"]
+        calls = _tool_calls(fields.get("tool_calls") or ())
+        if isinstance(calls, str):
+            raise BackendError(f"backend {self.name!r}: the function returned {calls}", cause="malformed")
+        text = fields.get("text") or ""
         prompt = fields.get("prompt_tokens")
         completion = fields.get("completion_tokens")
         ttft = fields.get("ttft_s")
+        answered = " ".join([text, *(call.shown() for call in calls)])
         return Completion(
             text=text,
             prompt_tokens=sum(estimate_tokens(m.get("content") or "") for m in chat) if prompt is None else prompt,
-            completion_tokens=estimate_tokens(text) if completion is None else completion,
+            completion_tokens=estimate_tokens(answered.strip()) if completion is None else completion,
             latency_s=latency,
             ttft_s=latency if ttft is None else min(float(ttft), latency),
             tokens_estimated=prompt is None or completion is None,
             cost_usd=None if fields.get("cost_usd") is None else float(fields["cost_usd"]),
+            tool_calls=calls,
         )
 
     def close(self) -> None:
@@ -170,6 +185,38 @@ class PythonBackend:
         if self._loop is not None:
             self._loop.close()
             self._loop = None
+
+
+def _keywords(function: Callable[..., Any]) -> frozenset[str] | None:
+    """The request options ``function`` can be given as keywords; None when it takes any (``**options``) or
+    its signature cannot be read."""
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return None
+    named = {p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    return frozenset(named & set(REQUEST_OPTIONS))
+
+
+def _tool_calls(value: Sequence[Any]) -> tuple[ToolCall, ...] | str:
+    """A result's ``tool_calls`` as ToolCalls: each a ToolCall, ``{name, arguments, id}`` or OpenAI's
+    ``{id, function: {name, arguments}}`` (arguments a JSON text or a mapping); else what is wrong."""
+    calls = []
+    for index, call in enumerate(value):
+        if isinstance(call, ToolCall):
+            calls.append(call)
+            continue
+        inner = call.get("function") if isinstance(call, Mapping) else None
+        named = inner if isinstance(inner, Mapping) else call
+        if not isinstance(named, Mapping) or not isinstance(named.get("name"), str) or not named["name"]:
+            return (
+                f"tool_calls[{index}] = {shown(call)}; a call must be a ToolCall, "
+                "{'name', 'arguments'} or OpenAI's {'function': {'name', 'arguments'}}"
+            )
+        calls.append(ToolCall.parsed(named["name"], named.get("arguments"), str(call.get("id") or "")))
+    return tuple(calls)
 
 
 def _result_fields(result: Any) -> dict[str, Any] | str:
@@ -206,8 +253,8 @@ def _result_problem(fields: Mapping[str, Any]) -> str | None:
     unknown = sorted(set(fields) - set(RESULT_KEYS))
     if unknown:
         return f"unknown field {unknown[0]!r}; known: {', '.join(RESULT_KEYS)}"
-    if "text" not in fields:
-        return "no 'text'"
+    if fields.get("text") is None and not fields.get("tool_calls"):
+        return "no 'text' (and no 'tool_calls')"
     for key, value in fields.items():
         test, wanted = _CHECKS[key]
         if value is not None and not test(value):
@@ -224,7 +271,8 @@ class PythonProvider(Provider):
     (set ``concurrency: 1`` for a function that is not thread-safe)."""
 
     name = "python"
-    params = rules()  # the function takes the chat only; its own settings are its own business
+    params = rules()  # the function takes the chat (and the case's request options); its settings are its own
+    request_options = frozenset(REQUEST_OPTIONS)  # given to the function as keywords, when the case has them
     settings = rules(
         function=Rule(_is_reference, "'module:function' (a dotted module, a colon, a qualified name)"),
         path=TEXTS,

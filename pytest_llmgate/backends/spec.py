@@ -152,6 +152,7 @@ class BackendSpec:
     response: str | Mapping[str, str] | None = None  # provider http: JSON pointer(s) into the answer
     headers: Mapping[str, Any] = field(default_factory=dict)  # provider http: as written (${VAR} unexpanded)
     options: Mapping[str, Any] = field(default_factory=dict)
+    tools: tuple[Mapping[str, Any], ...] = ()  # OpenAI functions sent with every case, merged by options_for
     description: str = ""
     approach: Approach = PROMPTED
     missing_env: tuple[str, ...] = ()
@@ -161,6 +162,15 @@ class BackendSpec:
         if task is None:
             return self.prompt
         return self.tasks.get(task)
+
+    def options_for(self, case_options: Mapping[str, Any]) -> dict[str, Any]:
+        """A case's request options with this backend's ``tools:`` merged in: the case wins per tool name (its
+        tool takes the backend's place), its other tools follow the backend's."""
+        if not self.tools:
+            return dict(case_options)
+        own = {tool["function"]["name"]: tool for tool in case_options.get("tools", ())}
+        tools = [own.pop(tool["function"]["name"], tool) for tool in self.tools]
+        return {**case_options, "tools": [*tools, *own.values()]}
 
     @property
     def fingerprint(self) -> str:
@@ -175,6 +185,7 @@ class BackendSpec:
             "prompt": asdict(self.prompt),
             "tasks": {name: asdict(prompt) for name, prompt in sorted(self.tasks.items())},
             "params": dict(self.params),
+            **({"tools": list(self.tools)} if self.tools else {}),  # only when declared: older fingerprints hold
         }
         return hashlib.sha256(json.dumps(shape, sort_keys=True, default=str).encode()).hexdigest()[:12]
 

@@ -39,6 +39,7 @@ from .builtin import (
     string_argument,
     strings_argument,
 )
+from .judge import Judgement, check_judge, judge_argument
 from .schema import check_schema, schema_argument
 from .similar import check_similar, similar_argument
 from .text import clip
@@ -71,19 +72,21 @@ class CheckResult:
 @dataclass(frozen=True)
 class CheckContext:
     """What a check may know beyond the answer and its argument: the case's chat as sent, the
-    backend that answered with the prompt it sent before the case, and the run's embedder (``embed``:
-    texts in, one vector each out; None where the run has none), injected so that checks compute no embedding."""
+    backend that answered with the prompt it sent before the case, the run's embedder (``embed``: texts in, one
+    vector each out) and judges (``judge``), None where the run has none: injected, so that checks call nothing."""
 
     backend: str = ""
     messages: tuple[Mapping[str, str], ...] = ()
     prompt: Prompt = field(default_factory=Prompt)
     embed: Callable[[Sequence[str]], list[list[float]]] | None = None
     tool_calls: tuple[ToolCall, ...] = ()  # the tools the answer called (of a conversation's turn: all its steps')
+    # the run's judges for ``judge:`` checks: (rubric, answer, reference) in, the Judgement out; None: no judges
+    judge: Callable[[str, str, str | None], Judgement] | None = None
 
 
 class CheckError(Exception):
-    """A check could not judge the answer (``similar:`` with no embedder, or one that failed): an error of the
-    case, never a pass or a miss. ``str(error)`` is one line."""
+    """A check could not judge the answer (``similar:`` with no embedder, a judge that failed or answered no
+    verdict): an error of the case, never a pass or a miss. ``str(error)`` is one line."""
 
 
 CheckOutcome = tuple[bool, str, float | None]  # passed, detail, score (partial credit) or None
@@ -120,6 +123,7 @@ _BUILTINS: Mapping[str, Mapping[str, CheckSpec]] = {
         "no_prompt_leak": CheckSpec(check_no_prompt_leak, leak_argument),
         "fields": CheckSpec(check_fields, fields_argument),
         "similar": CheckSpec(check_similar, similar_argument),
+        "judge": CheckSpec(check_judge, judge_argument),
         "tool_call": CheckSpec(check_tool_call, tool_call_argument),
         "no_tool_call": CheckSpec(check_no_tool_call, no_tool_call_argument),
     },

@@ -6,9 +6,10 @@ from ..verdict.analysis import Analysis
 from ..verdict.baseline import flip_lines
 from .tables import (
     confusion_table,
+    failure_table,
+    flip_table,
     label_table,
     markdown_table,
-    perturbation_lines,
     recommendation_head,
     regression_table,
     repeat_lines,
@@ -16,6 +17,11 @@ from .tables import (
     verdict_word,
     won_lost_lines,
 )
+
+# A PR comment holds at most 65,536 characters: the failures table shows this many rows, clipped this short;
+# every one is in the JSON results and the HTML report's case table.
+FAILURE_ROWS = 50
+CELL_CHARS = 120
 
 
 def markdown_report(analysis: Analysis) -> str:
@@ -26,12 +32,14 @@ def markdown_report(analysis: Analysis) -> str:
     for rec in analysis.recommendations:
         lines += ["", f"**{_sentence(recommendation_head(rec))}**", ""]
         lines += [f"{i}. **{r.step}**: {r.text}" for i, r in enumerate(rec.reasons, 1)]
-    if analysis.warnings or analysis.notes:
-        lines += ["", "### Warnings", ""] + [f"- {w}" for w in (*analysis.warnings, *analysis.notes)]
-    if analysis.perturbations:
-        lines += ["", "### Robustness (perturbed variants)", ""] + [
-            f"- {line.strip()}" for line in perturbation_lines(analysis.perturbations)
-        ]
+    if analysis.warnings:
+        lines += ["", "### Warnings", ""] + [f"- {w}" for w in analysis.warnings]
+    if analysis.notes:  # how to read the numbers: cached answers, estimated tokens, concurrency lowered
+        lines += ["", "### Notes", ""] + [f"- {note}" for note in analysis.notes]
+    lines += failure_lines(analysis)
+    headers, searches = flip_table(analysis.perturbations, CELL_CHARS)
+    if searches:
+        lines += ["", "### Robustness (perturbed variants)", ""] + markdown_table(headers, searches)
     if analysis.repeated:
         lines += ["", "### Repeats", ""] + [f"- {line.strip()}" for line in repeat_lines(analysis)]
     if analysis.regression is not None:
@@ -59,6 +67,18 @@ def markdown_report(analysis: Analysis) -> str:
         lines += markdown_table(*label_table(result)) + [""] + markdown_table(*confusion_table(result))
         lines += ["", "</details>"]
     return "\n".join(lines) + "\n"
+
+
+def failure_lines(analysis: Analysis) -> list[str]:
+    """The missed and errored cases as a table, the first FAILURE_ROWS of them, and where the rest are."""
+    headers, rows = failure_table(analysis.rows, CELL_CHARS)
+    if not rows:
+        return []
+    lines = ["", f"### Failures ({len(rows)})", ""] + markdown_table(headers, rows[:FAILURE_ROWS])
+    if len(rows) > FAILURE_ROWS:
+        more = len(rows) - FAILURE_ROWS
+        lines += ["", f"... and {more} more: every case is in the JSON results and the HTML report."]
+    return lines
 
 
 def _sentence(text: str) -> str:

@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..checks.text import clip
-from ..verdict.analysis import Analysis, AttackResistance, BackendSummary
+from ..verdict.analysis import Analysis, AttackResistance, BackendSummary, ToolAccuracy
 from ..verdict.baseline import MetricChange, Regression, flip_lines
+from ..verdict.calibration import JudgeCalibration, JudgeCost, JudgedCases, PairwiseSummary
 from ..verdict.compare import CategoryStats, Classification, PairedComparison
 from ..verdict.cost import PairCost
 from ..verdict.decide import CHOICE_NOTES, Recommendation
@@ -75,10 +76,11 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
 
 
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    """A GitHub-flavoured Markdown table: first column left-aligned, the others right-aligned."""
+    """A GitHub-flavoured Markdown table: first column left-aligned, the others right-aligned; a cell's line
+    breaks become spaces, since one would end the row."""
 
     def line(cells: Sequence[str]) -> str:
-        return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
+        return "| " + " | ".join(" ".join(str(c).splitlines()).replace("|", "\\|") for c in cells) + " |"
 
     return [line(headers), "|" + "|".join([":---"] + ["---:"] * (len(headers) - 1)) + "|"] + [line(r) for r in rows]
 
@@ -339,7 +341,7 @@ def recommendation_head(recommendation: Recommendation) -> str:
     pair = f" ({' vs '.join([*weighed, recommendation.prompted or '?'])})" if weighed else ""
     return (
         f"recommendation, {recommendation.group}: {recommendation.choice.upper()}{pair}: "
-        f"{CHOICE_NOTES[recommendation.choice]}"
+        f"{recommendation.summary or CHOICE_NOTES[recommendation.choice]}"
     )
 
 
@@ -370,6 +372,11 @@ def report_sections(analysis: Analysis) -> list[tuple[str, Table]]:
         (f"Cost {volume_text(analysis)}", cost_table(analysis)),
         ("Breakeven", pair_cost_table(analysis.pair_costs)),
         ("Injection resistance by attack family", resistance_table(analysis.resistance)),
+        ("Tool-call accuracy", tool_accuracy_table(analysis.tools)),
+        ("Judge calibration (TP: judge and label pass, FP: judge pass on a failing label, FN, TN)", calibration_table(analysis.calibrations)),
+        ("Judge verdicts on the cases", judged_table(analysis.judged)),
+        ("Pairwise comparisons by a judge (both orders)", pairwise_table(analysis.pairwise)),
+        ("Judging cost (apart from the answers)", judging_cost_table(analysis.judging)),
         ("Gates", category_table(analysis.gates, analysis.verdict.subset is not None)),
         ("Latency and tokens", backend_table(analysis.backends)),
     ]
@@ -396,6 +403,73 @@ def resistance_table(resistance: Sequence[AttackResistance]) -> Table:
         for r in resistance
     ]
     return (["backend", "group", "attack family", "attacks", "sources", "resisted", "rate"], rows)
+
+
+def tool_accuracy_table(accuracy: Sequence[ToolAccuracy]) -> Table:
+    """Per backend and category: the tool-call checks (tool_call, no_tool_call), the cases they sat on,
+    those passed and the share passed."""
+    rows = [[t.backend, t.category, str(t.cases), str(t.checks), str(t.passed), _rate(t.rate)] for t in accuracy]
+    return (["backend", "category", "cases", "tool checks", "passed", "accuracy"], rows)
+
+
+def calibration_table(found: Sequence[JudgeCalibration]) -> Table:
+    """Per judge and rubric: examples graded, agreement beside the base rate a constant guess gets, kappa with its
+    interval against the bar, the confusion matrix, samples that split, attacks that flipped, and the trust."""
+    rows = [
+        [
+            c.judge,
+            c.rubric,
+            f"{c.graded}/{c.examples}",
+            _rate(c.agreement),
+            _rate(c.base_rate),
+            "-" if c.kappa is None else f"{c.kappa:.2f}" + ("" if c.kappa_low is None else f" ({c.kappa_low:.2f}-{c.kappa_high:.2f})"),
+            f"{c.min_kappa:g}",
+            f"{c.true_pass}/{c.false_pass}/{c.false_fail}/{c.true_fail}",
+            str(c.unstable),
+            f"{c.flipped}/{c.attacked}" if c.attacked else "-",
+            c.trust,
+        ]
+        for c in found
+    ]
+    headers = ["judge", "rubric", "graded", "agreement", "base rate", "kappa (95% CI)", "min kappa"]
+    return ([*headers, "TP/FP/FN/TN", "unstable", "attacks flipped", "trust"], rows)
+
+
+def pairwise_table(summaries: Sequence[PairwiseSummary]) -> Table:
+    """Per rubric and pair: cases compared, wins each way, ties and the order-dependent ones among them."""
+    rows = [
+        [p.judge, p.rubric, f"{p.first} vs {p.second}", str(p.cases), str(p.first_wins), str(p.second_wins), str(p.ties), str(p.order_dependent), str(p.errors)]
+        for p in summaries
+    ]
+    return (["judge", "rubric", "backends", "cases", "first wins", "second wins", "ties", "order-dependent", "errors"], rows)
+
+
+def judged_table(judged: Sequence[JudgedCases]) -> Table:
+    """Per judge, rubric and backend: cases graded and passed, samples per answer, their mean agreement and the
+    cases whose samples split (unstable: a rerun could flip them)."""
+    rows = [
+        [
+            j.judge,
+            j.rubric,
+            j.backend,
+            str(j.cases),
+            str(j.passed),
+            str(j.samples),
+            _rate(j.mean_agreement),
+            clip(", ".join(j.unstable), 200) if j.unstable else "0",
+        ]
+        for j in judged
+    ]
+    return (["judge", "rubric", "backend", "cases", "passed", "samples", "agreement", "unstable"], rows)
+
+
+def judging_cost_table(costs: Sequence[JudgeCost]) -> Table:
+    """Per judge: its calls (cached ones apart), tokens, cost and time, none of it counted as an approach's cost."""
+    rows = [
+        [j.judge, str(j.calls), str(j.cached), str(j.prompt_tokens), str(j.completion_tokens), _usd(j.cost_usd), f"{j.latency_ms / 1000:.1f} s"]
+        for j in costs
+    ]
+    return (["judge", "calls", "cached", "prompt tokens", "completion tokens", "cost", "time"], rows)
 
 
 def perturbation_lines(searches: Sequence[CaseRow]) -> list[str]:

@@ -5,12 +5,16 @@ from __future__ import annotations
 from ..verdict.analysis import Analysis
 from .tables import (
     backend_table,
+    calibration_table,
     category_table,
     confusion_table,
     cost_table,
+    judged_table,
+    judging_cost_table,
     label_table,
     pair_cost_table,
     paired_table,
+    pairwise_table,
     perturbation_lines,
     recommendation_lines,
     regression_lines,
@@ -19,6 +23,7 @@ from .tables import (
     resistance_table,
     side_by_side_table,
     table,
+    tool_accuracy_table,
     volume_text,
     won_lost_lines,
 )
@@ -36,6 +41,19 @@ def summary_lines(analysis: Analysis, verbose: bool = False) -> list[str]:
         lines += ["", "robustness (perturbed variants):", *perturbation_lines(analysis.perturbations)]
     if analysis.resistance:
         lines += ["", "injection resistance:"] + table(*resistance_table(analysis.resistance))
+    if analysis.tools:
+        lines += ["", "tool-call accuracy:"] + table(*tool_accuracy_table(analysis.tools))
+    if analysis.calibrations:
+        lines += ["", "judge calibration (TP: judge and label pass, FP: judge pass on a failing label):"]
+        lines += table(*calibration_table(analysis.calibrations))
+        lines += [f"  {c.reason()}: its verdicts do not count" for c in analysis.calibrations if c.reason()]
+    if analysis.judged:
+        lines += ["", "judge verdicts on the cases (unstable: the samples split):"] + table(*judged_table(analysis.judged))
+    if analysis.pairwise:
+        lines += ["", "pairwise comparisons by a judge (both orders; order-dependent verdicts are ties):"]
+        lines += table(*pairwise_table(analysis.pairwise))
+    if analysis.judging:
+        lines += ["", "judging cost (not counted as any approach's cost):"] + table(*judging_cost_table(analysis.judging))
     if comparing or verbose or analysis.regression is not None:
         lines += [f"warning: {w}" for w in analysis.warnings]
     if comparing or verbose:

@@ -6,13 +6,15 @@ xdist workers)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import replace
+from contextlib import suppress
+from dataclasses import dataclass, field, replace
 from fnmatch import fnmatch
 from pathlib import PurePosixPath
 from typing import Any
 
 import pytest
 
+from ..answers.cache import completion_from
 from ..answers.recording import Recording
 from ..errors import SpecError
 from ..report import write_reports
@@ -22,30 +24,66 @@ from ..verdict.analysis import Analysis, BaselineCheck, RunFacts, analyze
 from ..verdict.baseline import load_baseline
 from ..verdict.gate import PASSED, SUBSET, GateTerms
 from ..verdict.rows import ANSWERED, NOT_RUN, SKIPPED, CaseRow, errored
+from .items import CaseFile
 from .junit import record_verdict, report_misses_as_skipped
 from .state import RunState
 
-DESELECTED_KEY = pytest.StashKey[int]()  # llmgate cases deselected (-k, -m, --lf, --deselect) in this process
-WORKER_DESELECTED = "llmgate_deselected"  # the same count, sent by an xdist worker in its workeroutput
+WORKER_SUITE = "llmgate_suite_cases"  # an xdist worker's SuiteCount.total(), sent in its workeroutput
 
 
-def selection_text(config: pytest.Config, selected: int, deselected: int) -> str | None:
-    """'subset: 24 of 646 cases (-k)' when the run selected only part of the suite's cases (deselection,
-    --lf with recorded failures, node ids on the command line); None for the whole suite. --lf filters
-    most cases out while collecting, unseen, so its line counts the cases selected only: 'subset: 3 cases (--lf)'."""
+@dataclass
+class SuiteCount:
+    """How many llmgate cases the collected case files hold, selected or not: what a subset run is a part of.
+
+    Counted as each file is collected, inside --lf's collection wrapper, which then drops the file's cases
+    that passed last time; a file with no failure --lf skips unseen, and it is collected once more, after
+    the run, only to be counted."""
+
+    made: int = 0  # cases the collected files made, before --lf dropped any
+    unseen: list[CaseFile] = field(default_factory=list)  # files whose collection made nothing (--lf skipped them)
+
+    def add(self, file: CaseFile, report: pytest.CollectReport) -> None:
+        """Count the cases of ``file``, as its collection ``report`` has them before --lf filters it."""
+        if report.outcome != "passed":
+            return  # a file that does not load fails the run as a collection error of its own
+        if report.result:
+            self.made += len(report.result)
+        else:
+            self.unseen.append(file)
+
+    def total(self) -> int:
+        """Every case of the collected files (the unseen ones collected now, when the run is over)."""
+        for file in self.unseen:
+            with suppress(SpecError):  # a broken file that no run collected has no cases to count
+                self.made += sum(1 for _ in file.collect())
+        self.unseen.clear()
+        return self.made
+
+
+SUITE_KEY = pytest.StashKey[SuiteCount]()
+
+
+def selection_text(config: pytest.Config, selected: int, suite: int) -> str | None:
+    """'subset: 24 of 646 cases (-k)' when the run selected only ``selected`` of the ``suite`` cases that the
+    collected files hold (-k, -m, --deselect, --lf with recorded failures, node ids on the command line);
+    None for the whole suite."""
     option = config.option
     how = [flag for flag, on in (("-k", option.keyword), ("-m", option.markexpr)) if on]
     how += ["--deselect"] if getattr(option, "deselect", None) else []
     last_failed = config.pluginmanager.get_plugin("lfplugin")
-    rerun = bool(getattr(option, "lf", False) and getattr(last_failed, "lastfailed", None))
-    how += ["--lf"] if rerun else []
+    how += ["--lf"] if getattr(option, "lf", False) and getattr(last_failed, "lastfailed", None) else []
     node_ids = any("::" in str(arg) for arg in config.args)
     how += ["node ids"] if node_ids else []
-    if not (deselected or rerun or node_ids):
+    suite = max(suite, selected)
+    if not (selected < suite or node_ids):
         return None
-    cases = "case" if selected + deselected == 1 else "cases"
-    counted = f"{selected} of {selected + deselected} {cases}" if deselected else f"{selected} {cases}"
-    return f"subset: {counted} ({'/'.join(how) or 'deselected'})"
+    return f"subset: {selected} of {suite} {'case' if suite == 1 else 'cases'} ({'/'.join(how) or 'deselected'})"
+
+
+def suite_cases(config: pytest.Config) -> int:
+    """Every case of the case files this process collected, selected or not (0 where it collected none)."""
+    count = config.stash.get(SUITE_KEY, None)
+    return 0 if count is None else count.total()
 
 
 def placeholder_row(nodeid: str) -> CaseRow:
@@ -73,6 +111,7 @@ class ResultCollector:
         self.analysis: Analysis | None = None
         self.write_error: str | None = None  # why a report or the recording could not be written
         self.baseline = self._baseline_check()
+        self.worker_suite_cases = 0  # the suite's cases as an xdist worker counted them (the controller collects none)
 
     def _baseline_check(self) -> BaselineCheck | None:
         """The --llm-baseline to compare with, read now so that a bad file is a usage error before any call."""
@@ -127,9 +166,9 @@ class ResultCollector:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
-        """An xdist worker's deselected cases (every worker collects, and deselects, the same items)."""
-        sent = getattr(node, "workeroutput", {}).get(WORKER_DESELECTED, 0)
-        self.config.stash[DESELECTED_KEY] = max(self.config.stash.get(DESELECTED_KEY, 0), sent)
+        """An xdist worker's count of the suite's cases (every worker collects the same files)."""
+        sent = getattr(node, "workeroutput", {}).get(WORKER_SUITE, 0)
+        self.worker_suite_cases = max(self.worker_suite_cases, sent)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
@@ -145,7 +184,7 @@ class ResultCollector:
             interrupted=exitstatus == pytest.ExitCode.INTERRUPTED,
             stop_reason=stop if isinstance(stop, str) else None,
             concurrency_notes=tuple(self.state.answers.concurrency_notes()),
-            subset=selection_text(self.config, len(self.rows), self.config.stash.get(DESELECTED_KEY, 0)),
+            subset=selection_text(self.config, len(self.rows), max(self.worker_suite_cases, suite_cases(self.config))),
         )
         rows = list(self.rows.values())
         terms = replace(
@@ -178,7 +217,23 @@ class ResultCollector:
         assert self.state.settings.answers.record is not None
         writer = Recording.writer(self.state.settings.answers.record, self.state.all_secrets())
         for row in rows:
-            if row.answered and row.request_key is not None:
+            if not row.answered:
+                continue
+            if row.turns:  # a conversation: every step's own answer, each keyed by the whole chat before it
+                for turn in row.turns:
+                    for number, step in enumerate(turn["steps"], start=1):
+                        if step["key"] is not None:
+                            writer.add(
+                                step["key"],
+                                replace(completion_from(step["completion"]), cached=False),
+                                backend=row.backend,
+                                case=row.where,
+                                prompt=turn["user"],
+                                sample=row.sample,
+                                turn=turn["turn"],
+                                step=number,
+                            )
+            elif row.request_key is not None:
                 writer.add(
                     row.request_key,
                     row.completion(),

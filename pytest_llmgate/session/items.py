@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from collections.abc import Iterator, Sequence
@@ -15,13 +16,14 @@ from ..answers.fewshot import check_leaks
 from ..answers.source import Answer, Request
 from ..backends.base import BackendError, Completion, Message, redact
 from ..backends.spec import BackendSpec, Prompt, UnknownVariable
+from ..checks.judge import Judgement
 from ..checks.registry import CheckContext, CheckError
 from ..errors import SpecError
 from ..robustness.perturb import SHRINK_CALLS, PerturbSpec, search_flip
 from ..suite.cases import Case, Turn, attacked, load_case_file
 from ..suite.config import SuiteConfig
 from ..verdict.gate import GateTerms
-from ..verdict.rows import PERTURB, PREFIX, CaseRow, errored, new_row, perturbed, score
+from ..verdict.rows import CALIBRATION, PAIRWISE, PERTURB, PREFIX, CaseRow, errored, new_row, perturbed, score
 from .state import RunState
 
 STATE_KEY = pytest.StashKey[RunState]()
@@ -42,6 +44,12 @@ class CaseMiss(Exception):
     def __init__(self, row: CaseRow):
         super().__init__(row.miss_text())
         self.row = row
+
+
+def judge_arguments(case: Case) -> list[dict[str, Any]]:
+    """The ``judge:`` arguments of ``case``, on its own checks and on each turn's."""
+    expectations = [case.expect, *(turn.expect for turn in case.turns)]
+    return [expect["judge"] for expect in expectations if "judge" in expect]
 
 
 def relative(path: Path, root: Path) -> str:
@@ -71,6 +79,7 @@ class CaseFile(pytest.File):
         selected = [suite.backends[name] for name in backends if name in suite.backends]
         for pool in {p.pool for b in selected for p in (b.prompt, *b.tasks.values()) if p.pool}:
             check_leaks(pool, spec.cases, relative(self.path, root))
+        yield from self._judging_items(spec.cases, suite, group, gate_terms)
         for case in cases:
             samples = state.settings.repeat or case.repeat or 1
             perturb = case.perturb or (suite.perturb if case.attack is None else None)
@@ -93,6 +102,33 @@ class CaseFile(pytest.File):
                     )
                 if perturb is not None:
                     yield self._item(PerturbItem, f"{case.id}.perturb", backend, common, perturb=perturb)
+            for compared in [a["compare"] for a in judge_arguments(case) if "compare" in a][:1]:
+                common = {"case": case, "suite": suite, "backend_name": compared[0], "group": group, "gate_terms": gate_terms}
+                yield self._item(PairwiseItem, f"{case.id}.pairwise", "-vs-".join(compared), common, compared=tuple(compared))
+
+    def _judging_items(
+        self, cases: Sequence[Case], suite: SuiteConfig, group: str, gate_terms: GateTerms
+    ) -> Iterator[CaseItem]:
+        """Check the rubrics and compared backends ``cases`` name; yield a calibration item for each rubric with a
+        calibration file that no earlier case file of the run has yielded (each judge is measured once a run)."""
+        state = self.config.stash[STATE_KEY]
+        path = relative(self.path, state.settings.rootdir)
+        for case in cases:
+            for argument in judge_arguments(case):
+                rubric = argument["rubric"]
+                if rubric not in suite.rubrics:
+                    known = ", ".join(suite.rubrics) or "none: add 'rubrics:' to it"
+                    raise SpecError(self.path, case.line, f"case {case.id!r}: no rubric {rubric!r} in {suite.path} (defined: {known})")
+                for name in argument.get("compare", ()):
+                    if name not in suite.backends:
+                        raise SpecError(self.path, case.line, f"case {case.id!r}: 'compare' names {name!r}, which is not a backend of {suite.path}")
+                spec = suite.rubrics[rubric]
+                if spec.calibration is None or (suite.path, rubric) in state.calibrated:
+                    continue
+                state.calibrated.add((suite.path, rubric))
+                anchor = Case(id=f"calibration.{rubric}", category="", messages=(), expect={}, line=spec.line)
+                common = {"case": anchor, "suite": suite, "backend_name": spec.judge, "group": group, "gate_terms": gate_terms}
+                yield self._item(CalibrationItem, anchor.id, spec.judge, common, rubric=rubric, where=path)
 
     def _item(self, kind: type[CaseItem], name: str, param: str, fields: dict[str, Any], **extra: Any) -> CaseItem:
         # An explicit node id lets pytest >= 9.2 see "[backend]" as parameters, as for parametrized
@@ -134,8 +170,10 @@ class CaseItem(pytest.Item):
         )
         self.answer: Answer | None = None
         self.conversation: list[TurnAnswers] = []  # a conversation's turns as they went (``turns:``)
+        self._judge_calls = itertools.count(1)  # names each judge: check's calls apart in the scheduler
         for mark in (case.category, *case.tags):
-            self.add_marker(mark)
+            if mark:  # a calibration item has no category
+                self.add_marker(mark)
 
     @property
     def backend_spec(self) -> BackendSpec:
@@ -178,7 +216,9 @@ class CaseItem(pytest.Item):
             prompt = replace(prompt, few_shot=(*prompt.few_shot, *chosen))
         spec = self.backend_spec
         unsent = sorted(set(case.options) - self.state.providers.request_options(spec))
-        if unsent:  # a provider that cannot send tools or a schema must not pass a case as if it had
+        # A provider that cannot send tools or a schema must not pass a case as if it had. Said once per backend
+        # at start-up (RunState.check_request_options); here for what that did not see (an xdist worker's cases).
+        if unsent:
             raise SpecError(
                 spec.config_path,
                 spec.line,
@@ -186,7 +226,7 @@ class CaseItem(pytest.Item):
                 f"{self.row.where} uses; run the case on a backend whose provider supports them (openai, llama_cpp)",
             )
         chat = tuple(prompt.messages(history if history is not None else case.messages))
-        return Request(spec, chat, self.row.sample, label, options=case.options)
+        return Request(spec, chat, self.row.sample, label, options=spec.options_for(case.options))
 
     def prefetchable(self) -> Request | None:
         """The call to start ahead of the run, when the backend serves this case."""
@@ -201,10 +241,19 @@ class CaseItem(pytest.Item):
         """This item's row with ``completion`` checked against ``case``'s expectations."""
         embed = self.state.embeddings.embedder_for(self.suite)
         prompt = self.prompt.render(case.vars)  # as sent: no_prompt_leak compares against the filled-in text
-        context = CheckContext(self.backend_name, case.messages, prompt, embed)
+        judged: list[Judgement] = []
+
+        def judge(rubric: str, output: str, reference: str | None) -> Judgement:
+            nodeid = f"{self.nodeid}#judge{next(self._judge_calls)}"
+            found = self.state.judging.judge(self.suite, rubric, case.input_text, output, reference, nodeid)
+            judged.append(found)
+            return found
+
+        context = CheckContext(self.backend_name, case.messages, prompt, embed, judge=judge)
         spec, secrets = self.backend_spec, self.state.secrets(self.suite)
         try:
-            return score(self.row, case, completion, spec.pricing, secrets, self.state.checks, context)
+            row = score(self.row, case, completion, spec.pricing, secrets, self.state.checks, context)
+            return replace(row, judged=[j.to_dict() for j in judged])
         except CheckError as exc:  # a check that could not judge (no embedder): an error of the case, not a miss
             self.publish(errored(self.row, str(exc), secrets))
         pytest.fail(self.row.error or "", pytrace=False)
@@ -270,11 +319,13 @@ class CaseItem(pytest.Item):
         secrets = self.state.secrets(self.suite)
         records: list[dict[str, Any]] = []
         checks: list[dict[str, Any]] = []
+        judged: list[dict[str, Any]] = []
         for number, answered in enumerate(self.conversation, start=1):
             turn = answered.turn
             case = replace(self.case, messages=answered.sent, expect=turn.expect, format=turn.format)
             row = self.check(case, Completion.combined([step.completion for step in answered.steps]))
             checks += [{**check, "turn": number, "detail": f"turn {number}: {check['detail']}"} for check in row.checks]
+            judged += [{**judgement, "turn": number} for judgement in row.judged]
             records.append(
                 {
                     "turn": number,
@@ -311,6 +362,7 @@ class CaseItem(pytest.Item):
             passed=all(correctness) if correctness else None,
             format_ok=all(formats) if formats else None,
             turns=records,
+            judged=judged,
             request_key=self.conversation[0].steps[0].key,
         )
 
@@ -358,3 +410,70 @@ class PerturbItem(CaseItem):
         self.publish(perturbed(self.row, result, checked))
         if self.row.missed:
             raise CaseMiss(self.row)
+
+
+class CalibrationItem(CaseItem):
+    """A rubric's judge grading the rubric's labelled examples (its calibration file), and its failing examples
+    again with answer-side attacks: the record the Analysis measures the judge's agreement, kappa and injection
+    resistance from. It gates nothing itself; a judge below the rubric's ``min_kappa`` leaves its cases unmeasured."""
+
+    def __init__(self, *, rubric: str, where: str, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.rubric = rubric
+        self.row = replace(self.row, kind=CALIBRATION, file=where, id=f"calibration.{rubric}", source="")
+
+    def prefetchable(self) -> Request | None:
+        return None  # the examples' calls are queued together when the item runs
+
+    def fetch(self) -> None:
+        pass
+
+    def runtest(self) -> None:
+        try:
+            record = self.state.judging.calibrate(self.suite, self.rubric, self.nodeid)
+        except CheckError as exc:
+            self.publish(errored(self.row, str(exc), self.state.secrets(self.suite)))
+            pytest.fail(self.row.error or "", pytrace=False)
+        failed = [e["error"] for e in record["examples"] if e["error"]]
+        self.publish(replace(self.row, status="answered", calibration=record))
+        if failed:
+            pytest.fail(f"{len(failed)} of {len(record['examples'])} calibration examples got no verdict: {failed[0]}", pytrace=False)
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        spec = self.suite.rubrics[self.rubric]
+        return spec.config_path, spec.line - 1, self.name
+
+
+class PairwiseItem(CaseItem):
+    """Two backends' answers to one case compared by the rubric's judge in both orders (``judge: {compare:
+    [a, b]}``); a verdict that follows the order is a tie. Compared, not gated."""
+
+    def __init__(self, *, compared: tuple[str, str], **kwargs: Any):
+        super().__init__(**kwargs)
+        self.compared = compared
+        self.row = replace(self.row, kind=PAIRWISE, backend=" vs ".join(compared), must_pass=False)
+        self.answers: list[Answer] = []
+
+    def prefetchable(self) -> Request | None:
+        return None  # the answers are the backends' own items' requests, served again by the cache
+
+    def fetch(self) -> None:
+        for index, name in enumerate(self.compared):
+            self.backend_name = name  # request() builds the call of the item's backend: each compared one in turn
+            self.answers.append(self.state.answers.answer(f"{self.nodeid}#{index}", self.request()))
+        self.backend_name = self.compared[0]
+
+    def runtest(self) -> None:
+        argument = next(a for a in judge_arguments(self.case) if "compare" in a)
+        secrets = self.state.secrets(self.suite)
+        texts = [redact(answer.completion.text, secrets) for answer in self.answers]
+        try:
+            record = self.state.judging.compare(
+                self.suite, argument["rubric"], self.case.input_text, texts, argument.get("reference"), self.nodeid
+            )
+        except CheckError as exc:
+            self.publish(errored(self.row, str(exc), secrets))
+            pytest.fail(self.row.error or "", pytrace=False)
+        winner = record["winner"]
+        record = {**record, "backends": list(self.compared), "outputs": texts, "winner": None if winner is None else self.compared[winner]}
+        self.publish(replace(self.row, status="answered", pairwise=record, output=" | ".join(texts)))

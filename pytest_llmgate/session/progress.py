@@ -1,5 +1,10 @@
 """Progress per backend on long runs: answered of total and an estimate of the time left, printed on a
-line of its own at most every few seconds, on a terminal only (quiet in CI, under -q and when piped)."""
+line of its own at most every few seconds, on a terminal only (quiet in CI, under -q and when piped).
+
+A line is written only where pytest's own output has just ended one (after it wraps a file's results with
+its ``[ 45%]``, or after a result under -v), so the file's results go on below it as pytest would continue
+them: pytest's ``write_line`` would end the line early and make it name the file again.
+"""
 
 from __future__ import annotations
 
@@ -105,12 +110,18 @@ class ProgressReporter:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         row = getattr(report, "llm_row", None)
         finished = report.when == "call" or (report.when == "setup" and not report.passed)
-        if self.progress is None or row is None or not finished:
-            return
-        self.progress.answered(row["backend"])
+        if self.progress is not None and row is not None and finished:
+            self.progress.answered(row["backend"])
+
+    @pytest.hookimpl(trylast=True)  # after the terminal reporter has written this test's result
+    def pytest_runtest_logfinish(self, nodeid: str) -> None:
         now = self.clock()
-        if now - self.last_s >= INTERVAL_S and sum(self.progress.done.values()) < sum(self.progress.totals.values()):
+        if self.progress is None or now - self.last_s < INTERVAL_S:
+            return
+        if sum(self.progress.done.values()) >= sum(self.progress.totals.values()):
+            return
+        terminal = self.config.pluginmanager.get_plugin("terminalreporter")
+        # Only at the start of an empty line: the writer's column is not in pytest's public API.
+        if terminal is not None and terminal._tw.width_of_current_line == 0:
             self.last_s = now
-            terminal = self.config.pluginmanager.get_plugin("terminalreporter")
-            if terminal is not None:  # a line of its own; pytest names the file again before its next result
-                terminal.write_line(self.progress.line(now))
+            terminal.write(self.progress.line(now) + "\n", flush=True)  # write_line would reset the file's line

@@ -34,7 +34,7 @@ class RunSettings:
     baseline: Path | None = None
     baseline_backend: str | None = None
     fail_on_regression: Tolerance | None = None  # None: compare with the baseline, never fail on it
-    cost_from_cache: bool = False  # --llm-cost-from-cache: price cached answers by their old latencies too
+    cost_from_cache: bool = False  # --llm-cost-from-cache: cached answers' old timings count in per-hour costs too
     junit_misses: str = "failure"  # --llm-junit-misses: a missed case in JUnit XML is a failure or skipped
 
     @classmethod
@@ -240,8 +240,8 @@ def add_options(parser: pytest.Parser) -> None:
         "--llm-cost-from-cache",
         action="store_true",
         dest="llm_cost_from_cache",
-        help="price cached answers too in cost comparisons, by the latency measured when they were first "
-        "answered (default: a backend priced by the hour is compared on this run's fresh answers only)",
+        help="let cached answers' timings, measured when they were first answered, into the service time of a "
+        "backend priced by the hour (default: only this run's fresh answers are timed; every answer is priced)",
     )
     group.addoption(
         "--llm-junit-misses",

@@ -13,11 +13,12 @@ from ..backends.base import Backend, BackendError
 from ..backends.registry import ProviderRegistry, UnknownProvider
 from ..backends.spec import BackendSpec
 from ..checks.registry import CheckRegistry
-from ..errors import SpecError
+from ..errors import SpecError, SpecErrors
 from ..suite.config import SuiteConfig, find_config, load_config
 from ..verdict.analysis import BackendTerms, Terms
 from ..verdict.gate import GateTerms
 from ..verdict.rows import CaseRow
+from .judging import Judging
 from .settings import RunSettings
 
 
@@ -36,6 +37,8 @@ class RunState:
         self.embeddings = Embeddings(settings.answers, self.providers)  # for similar: checks, made on first use
         self.few_shot = FewShotSelector(self.embeddings)  # few_shot: {pool: ...}: each case's examples, chosen once
         self._perturb_calls_left = settings.perturb_max
+        self.judging = Judging(self.answers, self.providers)  # judge: checks, calibration sets, pairwise comparisons
+        self.calibrated: set[tuple[Path, str]] = set()  # (config, rubric) whose calibration item is collected
 
     def suite_for(self, case_file: Path) -> SuiteConfig:
         """The config of ``case_file``: ``--llm-config`` or the nearest llmgate.yaml above it."""
@@ -98,6 +101,61 @@ class RunState:
                     if isinstance(exc, UnknownProvider):
                         raise
                     # Made wrongly, or it failed to start: each of its cases errors with it, as a built-in's would.
+
+    def check_request_options(self, uses: Iterable[tuple[Path, str, str, Iterable[str]]]) -> None:
+        """Raise one SpecError, a problem per backend (not per case), when selected cases ask a backend for
+        request options (tools, tool_choice, response_format) its provider cannot send: ``uses`` holds
+        (case file, backend name, the case's 'file::id', the options it uses). Said at start-up, not as a
+        silent difference and not as one error per case."""
+        unsent: dict[tuple[Path, str], tuple[BackendSpec, set[str], list[str]]] = {}
+        for case_file, name, where, options in uses:
+            spec = self.suite_for(case_file).backend(name)
+            missing = set(options) - self.providers.request_options(spec)
+            if missing:
+                _, wanted, cases = unsent.setdefault((spec.config_path, name), (spec, set(), []))
+                wanted |= missing
+                cases.append(where)
+        errors = SpecErrors()
+        for spec, wanted, cases in unsent.values():
+            able = [p for p in self.providers.names() if wanted <= self.providers.declared(p).request_options]
+            count = f"{len(cases)} selected case{'s' if len(cases) > 1 else ''} use"
+            errors.add(
+                SpecError(
+                    spec.config_path,
+                    spec.line,
+                    f"backend {spec.name!r} (provider {spec.provider}) cannot send {', '.join(sorted(wanted))}, "
+                    f"which {count} ({cases[0]}{', ...' if len(cases) > 1 else ''}); run them on a backend whose "
+                    f"provider can ({', '.join(able) or 'none registered'}), or deselect them",
+                )
+            )
+        errors.raise_any()
+
+    def check_judges(self, uses: Iterable[tuple[Path, str, str, Iterable[str]]]) -> None:
+        """Raise one SpecError when a selected case would be graded by the backend under test (it favours its own
+        answers: refused unless the rubric sets ``allow_judging_itself``), or a judge cannot start; ``uses``
+        holds (case file, backend name, the case's 'file::id', the rubrics its judge: checks name)."""
+        errors = SpecErrors()
+        seen: set[tuple[Path, str, str]] = set()
+        for case_file, name, where, rubrics in uses:
+            suite = self.suite_for(case_file)
+            for rubric in rubrics:
+                spec = suite.rubrics.get(rubric)
+                if spec is None or (suite.path, rubric, name) in seen:
+                    continue  # an unknown rubric is the case file's collection error
+                seen.add((suite.path, rubric, name))
+                if spec.judge == name and not spec.allow_judging_itself:
+                    errors.add(
+                        SpecError(
+                            spec.config_path,
+                            spec.line,
+                            f"{spec.where}: its judge {spec.judge!r} is the backend under test ({where} runs on it); "
+                            "a model grading its own answers favours them: name another judge, deselect the backend, "
+                            "or set 'allow_judging_itself: true'",
+                        )
+                    )
+                with errors.part():
+                    self.providers.preflight(suite.backend(spec.judge), needs_key=self.settings.answers.replay is None)
+        errors.raise_any()
 
     def secrets(self, suite: SuiteConfig) -> tuple[str, ...]:
         """The credentials of ``suite``'s backends (API keys, secret headers), to be redacted from everything written."""

@@ -310,37 +310,37 @@ def _parse_turns(
     return tuple(turns)
 
 
+def parse_tools(tools: Any, path: Path, line: int, where: str) -> list[dict[str, Any]]:
+    """A ``tools:`` value (a list of OpenAI functions, or ``{file: tools.json}`` beside ``path``, the file that
+    says it: a case file or llmgate.yaml) as the request sends it; SpecError naming the file, line and fix."""
+    if isinstance(tools, dict) and set(tools) == {"file"} and isinstance(tools["file"], str):
+        tools_path = path.parent / tools["file"]
+        try:
+            tools = json.loads(tools_path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise SpecError(path, line, f"{where}: cannot read tools file {tools_path}: {exc.strerror}") from None
+        except ValueError as exc:
+            raise SpecError(path, line, f"{where}: tools file {tools_path} is not JSON: {exc}") from None
+    if not isinstance(tools, list) or not tools:
+        raise SpecError(path, line, f"{where}: 'tools' must be a list of OpenAI functions or {{file: tools.json}}")
+    for position, tool in enumerate(tools, start=1):
+        function = tool.get("function") if isinstance(tool, dict) else None
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+            raise SpecError(
+                path,
+                line,
+                f"{where}: tool {position} must be {{type: function, function: {{name, description, parameters}}}}",
+            )
+    plain: list[dict[str, Any]] = _plain(tools)
+    return plain
+
+
 def _parse_options(merged: Mapping[str, Any], path: Path, key_line: Callable[[str], int], where: str) -> dict[str, Any]:
     """The case's ``tools`` (a list, or ``{file: tools.json}`` beside the case file), ``tool_choice`` and
     ``response_format`` (a JSON Schema, or OpenAI's ``{type: json_schema, ...}`` form), as the request sends them."""
     options: dict[str, Any] = {}
-    tools = merged.get("tools")
-    if tools is not None:
-        if isinstance(tools, dict) and set(tools) == {"file"} and isinstance(tools["file"], str):
-            tools_path = path.parent / tools["file"]
-            try:
-                tools = json.loads(tools_path.read_text(encoding="utf-8"))
-            except OSError as exc:
-                raise SpecError(
-                    path, key_line("tools"), f"{where}: cannot read tools file {tools_path}: {exc.strerror}"
-                ) from None
-            except ValueError as exc:
-                raise SpecError(
-                    path, key_line("tools"), f"{where}: tools file {tools_path} is not JSON: {exc}"
-                ) from None
-        if not isinstance(tools, list) or not tools:
-            raise SpecError(
-                path, key_line("tools"), f"{where}: 'tools' must be a list of OpenAI functions or {{file: tools.json}}"
-            )
-        for position, tool in enumerate(tools, start=1):
-            function = tool.get("function") if isinstance(tool, dict) else None
-            if not isinstance(function, dict) or not isinstance(function.get("name"), str):
-                raise SpecError(
-                    path,
-                    key_line("tools"),
-                    f"{where}: tool {position} must be {{type: function, function: {{name, description, parameters}}}}",
-                )
-        options["tools"] = _plain(tools)
+    if merged.get("tools") is not None:
+        options["tools"] = parse_tools(merged["tools"], path, key_line("tools"), where)
     choice = merged.get("tool_choice")
     if choice is not None:
         if not (choice in ("auto", "none", "required") or isinstance(choice, (dict, str))):

@@ -24,6 +24,8 @@ from ..backends.registry import DEFAULT_PROVIDERS, ProviderRegistry
 from ..backends.spec import APPROACHES, BackendSpec, FewShotPool, Pricing, Prompt
 from ..errors import SpecError, SpecErrors
 from ..robustness.perturb import PerturbSpec
+from .cases import parse_tools
+from .rubrics import RubricSpec, parse_rubrics
 from .terms import (
     CATEGORIES,
     DEFAULT_HORIZON_MONTHS,
@@ -48,6 +50,7 @@ CONFIG_KEYS = (
     "horizon_months",
     "decision",
     "embedder",
+    "rubrics",
 )
 # The keys every backend takes, whatever its provider; a provider adds its own (Provider.settings).
 BACKEND_KEYS = (
@@ -59,6 +62,7 @@ BACKEND_KEYS = (
     "params",
     "pricing",
     "options",
+    "tools",
     "description",
     "approach",
     "concurrency",
@@ -93,6 +97,7 @@ class SuiteConfig:
     perturb: PerturbSpec | None = None  # 'perturb:' for every case that names none
     embedder: str | None = None  # 'embedder:' for similar: checks (None: the in-process default)
     embedder_line: int | None = None
+    rubrics: Mapping[str, RubricSpec] = field(default_factory=dict)  # 'rubrics:' of judge: checks, by name
     backend_thresholds: Mapping[str, Mapping[str, Threshold]] = field(
         default_factory=dict
     )  # per backend, over the suite's
@@ -151,6 +156,9 @@ def load_config(
         if key in root:
             with errors.part():
                 parsed.update(parse(root, path))
+    if "rubrics" in root:
+        with errors.part():
+            parsed["rubrics"] = parse_rubrics(root, path, raw_backends)
     errors.raise_any()
     return SuiteConfig(path, backends, default, backend_thresholds=backend_thresholds, **parsed)
 
@@ -318,6 +326,10 @@ def _parse_backend(
     prompt = Prompt()
     with errors.part():
         prompt = _parse_prompt(node, path, lambda value: _expand(value, environ, missing))
+    tools: list[dict[str, Any]] = []
+    if node.get("tools") is not None:
+        with errors.part():
+            tools = _parse_tools(node, provider, provider_name, path, where)
     thresholds = None
     if "thresholds" in node:
         with errors.part():
@@ -339,6 +351,7 @@ def _parse_backend(
         params=params,
         pricing=pricing,
         options=options,
+        tools=tuple(tools),
         missing_env=tuple(dict.fromkeys(missing)),
         **scalars,
     )
@@ -346,7 +359,7 @@ def _parse_backend(
 
 
 # Parsed on their own, with their own expansion (or none: pricing holds numbers).
-_PARSED_APART = ("system_prompt", "few_shot", "tasks", "params", "pricing", "thresholds")
+_PARSED_APART = ("system_prompt", "few_shot", "tasks", "params", "pricing", "thresholds", "tools")
 
 
 def _check_keys(
@@ -411,6 +424,21 @@ def _parse_params(
             errors.add(SpecError(path, line, f"{where}: param {problem}"))
     errors.raise_any()
     return result
+
+
+def _parse_tools(
+    node: LineDict, provider: Provider, provider_name: str, path: Path, where: str
+) -> list[dict[str, Any]]:
+    """The backend's ``tools:`` (a list of OpenAI functions or ``{file: tools.json}`` beside llmgate.yaml), sent
+    with every case beside the case's own; a provider that cannot send tools says so here, not by ignoring them."""
+    if "tools" not in provider.request_options:
+        raise SpecError(
+            path,
+            node.line_of("tools"),
+            f"{where}: provider {provider_name} cannot send tools; declare them on a backend whose provider can "
+            "(openai, llama_cpp)",
+        )
+    return parse_tools(node["tools"], path, node.line_of("tools"), f"{where}: 'tools'")
 
 
 def _as_number(text: str) -> Any:

@@ -4,6 +4,7 @@ cost projection, recommendation). Every report renders this object and nothing e
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -12,6 +13,18 @@ from itertools import combinations
 from ..backends.spec import APPROACHES, PROMPTED, Pricing
 from ..suite.terms import CATEGORIES, DEFAULT_HORIZON_MONTHS, DecisionPolicy, Threshold, Tolerance
 from .baseline import Baseline, Regression, compare_with_baseline, judge_regression
+from .calibration import (
+    JudgeCalibration,
+    JudgeCost,
+    JudgedCases,
+    PairwiseSummary,
+    calibrations,
+    graded_by_trust,
+    judge_costs,
+    judged_cases,
+    pairwise_summaries,
+    trust_notes,
+)
 from .compare import (
     ALL,
     CategoryStats,
@@ -27,11 +40,12 @@ from .compare import (
     side_by_side,
     threshold_warning,
 )
-from .cost import CostProfile, PairCost, breakeven, cost_per_correct_usd
+from .cost import CostProfile, PairCost, breakeven, compute_usd, cost_per_correct_usd, request_cost_usd
 from .decide import Contender, Recommendation, recommend
 from .gate import GateTerms, GroupGate, Verdict, judge_group, judge_run
 from .results import SCHEMA_VERSION
-from .rows import CaseRow
+from .rows import GRADED_KINDS, PAIRWISE, CaseRow
+from .service import CostBasis, ServiceTime, service_time
 from .stats import mean_and_se, proportion, two_sided_z
 
 
@@ -63,7 +77,7 @@ class Terms:
     volume_per_day: float | None = None
     horizon_months: float = DEFAULT_HORIZON_MONTHS
     policy: DecisionPolicy = field(default_factory=DecisionPolicy)
-    cost_from_cache: bool = False  # --llm-cost-from-cache: price cached answers by their old latencies too
+    cost_from_cache: bool = False  # --llm-cost-from-cache: cached answers' old timings count in per-hour costs too
 
     def backend(self, backend: str) -> BackendTerms:
         """The terms of ``backend``; defaults (prompted, free) when unknown."""
@@ -152,9 +166,11 @@ class BackendSummary:
 class BackendCost:
     """The cost projection of one backend on one gate group; monthly and horizon figures need a volume.
 
-    ``per_request_usd`` is the mean cost of the requests priced in this run: for a backend priced by the
-    hour (cost = latency x $/hour) only fresh answers count, since a cached answer's latency was measured
-    in another run, unless --llm-cost-from-cache."""
+    ``per_request_usd`` is the mean cost of the requests priced in this run. A backend priced by the hour is
+    priced at its estimated service time (verdict/service.py: token counts at per-token times from its fresh
+    calls), so load does not move it and cached answers count; when those times cannot be estimated, at each
+    answer's measured latency, fresh answers only (a cached one was timed in another run) unless
+    --llm-cost-from-cache."""
 
     backend: str
     approach: str
@@ -169,6 +185,8 @@ class BackendCost:
     per_request_se_usd: float = 0.0  # standard error of per_request_usd, from the spread of the requests
     priced: int = 0  # requests per_request_usd is the mean of
     cached_left_out: int = 0  # cached answers left out of it (timings from another run)
+    basis: CostBasis = "tokens"  # what a request's price rests on: tokens, estimated service time or latency
+    rate_se_usd: float = 0.0  # the part of per_request_se_usd that the estimated service time's own uncertainty makes
 
     @property
     def profile(self) -> CostProfile | None:
@@ -318,6 +336,48 @@ def attack_resistance(rows: Sequence[CaseRow]) -> list[AttackResistance]:
     ]
 
 
+# The checks of what tools an answer called; their share passed is the tool-call accuracy.
+TOOL_CHECKS = ("tool_call", "no_tool_call")
+
+
+@dataclass(frozen=True)
+class ToolAccuracy:
+    """One backend's tool-call checks (tool_call, no_tool_call) on one category: checked and passed,
+    each turn of a conversation counting on its own, and the cases they sat on."""
+
+    backend: str
+    category: str
+    checks: int
+    passed: int
+    cases: int
+
+    @property
+    def rate(self) -> float | None:
+        """Share of the tool-call checks passed."""
+        return proportion(self.passed, self.checks)
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict with the rate."""
+        return {**asdict(self), "rate": self.rate}
+
+
+def tool_accuracy(rows: Sequence[CaseRow]) -> list[ToolAccuracy]:
+    """Per backend and category (and over all its categories): the tool-call checks of answered cases and
+    the share passed; nothing for a backend none of whose cases checks a tool call."""
+    checked: dict[tuple[str, str], list[tuple[CaseRow, bool]]] = defaultdict(list)
+    for row in answered_rows(rows):
+        for check in row.checks:
+            if check["name"] in TOOL_CHECKS:
+                for category in (row.category, ALL):
+                    checked[(row.backend, category)].append((row, bool(check["passed"])))
+    return [
+        ToolAccuracy(backend, category, len(mine), sum(ok for _, ok in mine), len({id(r) for r, _ in mine}))
+        for (backend, category), mine in sorted(
+            checked.items(), key=lambda item: (item[0][0], item[0][1] == ALL, item[0][1])
+        )
+    ]
+
+
 @dataclass(frozen=True)
 class Analysis:
     """Everything one run concluded: its rows, gates and verdict, summaries, warnings and notes,
@@ -332,6 +392,7 @@ class Analysis:
     repeated: tuple[CaseSamples, ...]  # cases drawn several times with sampling (repeat:), per backend
     repeats: tuple[RepeatSummary, ...]  # the same per backend
     resistance: tuple[AttackResistance, ...]  # attacks resisted, per backend, group and family
+    tools: tuple[ToolAccuracy, ...]  # tool-call checks passed, per backend and category (and all)
     perturbations: tuple[CaseRow, ...]  # the perturbation searches (kind 'perturb') that ran
     regression: Regression | None  # the comparison with --llm-baseline
     run_backends: Mapping[str, Mapping[str, str]]  # provider, model and fingerprint of each backend
@@ -344,6 +405,12 @@ class Analysis:
     horizon_months: float
     policy: DecisionPolicy
     recommendations: tuple[Recommendation, ...]  # one per gate group
+    service_times: tuple[ServiceTime, ...] = ()  # what the per-hour backends' comparison costs rest on
+    calibrations: tuple[JudgeCalibration, ...] = ()  # each judge measured on a rubric's labelled examples
+    pairwise: tuple[PairwiseSummary, ...] = ()  # judges' comparisons of two backends' answers
+    pairwise_rows: tuple[CaseRow, ...] = ()  # each compared case
+    judging: tuple[JudgeCost, ...] = ()  # what each judge's calls spent, apart from the answers
+    judged: tuple[JudgedCases, ...] = ()  # each judge's verdicts on each backend's cases, unstable ones named
 
     @property
     def comparing(self) -> bool:
@@ -363,6 +430,7 @@ class Analysis:
             "repeats": [c.to_dict() for c in self.repeated],
             "repeat_summary": [r.to_dict() for r in self.repeats],
             "injection_resistance": [r.to_dict() for r in self.resistance],
+            "tool_call_accuracy": [t.to_dict() for t in self.tools],
             "run": {"backends": {name: dict(identity) for name, identity in self.run_backends.items()}},
             "baseline": None if self.regression is None else self.regression.to_dict(),
             "comparison": {
@@ -375,15 +443,32 @@ class Analysis:
                 "horizon_months": self.horizon_months,
                 "backends": [asdict(c) for c in self.costs],
                 "pairs": [asdict(p) for p in self.pair_costs],
+                "service_times": [s.to_dict() for s in self.service_times],
             },
             "recommendations": [r.to_dict() for r in self.recommendations],
             "decision_policy": asdict(self.policy),
+            "calibration": [c.to_dict() for c in self.calibrations],
+            "pairwise": {
+                "summary": [p.to_dict() for p in self.pairwise],
+                "cases": [
+                    {"file": r.file, "id": r.id, "backends": r.backend, "status": r.status, "error": r.error, **(r.pairwise or {})}
+                    for r in self.pairwise_rows
+                ],
+            },
+            "judging_cost": [j.to_dict() for j in self.judging],
+            "judged": [j.to_dict() for j in self.judged],
         }
 
 
 def _priced(row: CaseRow, timed: bool) -> bool:
-    """Whether ``row``'s cost counts: an answer with a cost, from this run when cost is latency-priced."""
-    return row.answered and row.kind == "case" and row.cost_usd is not None and not (timed and row.cached)
+    """Whether ``row``'s cost counts: an answer with a cost, from this run when cost is latency-priced (a cost
+    the backend reported itself is no latency's, so a cached one counts too)."""
+    return row.answered and row.kind == "case" and row.cost_usd is not None and not (timed and _stale_cost(row))
+
+
+def _stale_cost(row: CaseRow) -> bool:
+    """A cached answer whose cost was priced from its old latency."""
+    return row.cached and not row.cost_reported
 
 
 def _timed(backend: str, run_terms: Terms) -> bool:
@@ -391,36 +476,55 @@ def _timed(backend: str, run_terms: Terms) -> bool:
     return run_terms.backend(backend).pricing.per_hour_usd > 0 and not run_terms.cost_from_cache
 
 
-def priced_rows(rows: Sequence[CaseRow], cost: BackendCost, run_terms: Terms) -> dict[tuple[str, str, int], float]:
+def comparison_cost(row: CaseRow, pricing: Pricing, service: ServiceTime | None) -> float:
+    """``row``'s cost in the comparison: its token counts at ``service``'s per-token times when its backend is priced
+    by the hour and they are known (a cost the backend reported itself stays), else its cost as measured."""
+    if service is None or row.cost_reported:
+        return row.cost_usd or 0.0
+    tokens = (row.prompt_tokens or 0, row.completion_tokens or 0)
+    return request_cost_usd(pricing, *tokens, service.seconds(row), row.cached_prompt_tokens or 0)
+
+
+def priced_rows(
+    rows: Sequence[CaseRow], cost: BackendCost, run_terms: Terms, service: ServiceTime | None = None
+) -> dict[tuple[str, str, int], float]:
     """The costs ``cost`` (one backend on one group) was measured on, by file, case id and draw."""
-    timed = _timed(cost.backend, run_terms)
+    timed = _timed(cost.backend, run_terms) and service is None
+    pricing = run_terms.backend(cost.backend).pricing
     return {
-        (r.file, r.id, r.sample): r.cost_usd or 0.0
+        (r.file, r.id, r.sample): comparison_cost(r, pricing, service)
         for r in rows
         if r.backend == cost.backend and r.group == cost.group and _priced(r, timed)
     }
 
 
 def paired_cost_se(
-    tuned: Mapping[tuple[str, str, int], float], prompted: Mapping[tuple[str, str, int], float]
+    tuned: Mapping[tuple[str, str, int], float],
+    prompted: Mapping[tuple[str, str, int], float],
+    rate_se_usd: Sequence[float] = (),
 ) -> float | None:
     """The standard error of the per-request cost difference over the cases both priced (None with fewer
-    than two): paired, since a long ticket costs more on either backend."""
+    than two): paired, since a long ticket costs more on either backend; with ``rate_se_usd``, the errors of the
+    two backends' estimated service times (from calls of their own, so independent) added in."""
     shared = sorted(tuned.keys() & prompted.keys())
     if len(shared) < 2:
         return None
-    return mean_and_se([prompted[k] - tuned[k] for k in shared])[1]
+    return math.hypot(mean_and_se([prompted[k] - tuned[k] for k in shared])[1], *rate_se_usd)
 
 
-def backend_cost(stats: CategoryStats, rows: Sequence[CaseRow], run_terms: Terms) -> BackendCost:
+def backend_cost(
+    stats: CategoryStats, rows: Sequence[CaseRow], run_terms: Terms, service: ServiceTime | None = None
+) -> BackendCost:
     """The cost projection of ``stats.backend`` on ``stats.group`` (its side-by-side stats over the group)
-    from the group's ``rows`` of that backend and its configured terms."""
+    from the group's ``rows`` of that backend, its configured terms and, priced by the hour, its ``service`` time."""
     terms = run_terms.backend(stats.backend)
     pricing, volume = terms.pricing, run_terms.volume_per_day
     done = answered_rows(rows)
-    timed = _timed(stats.backend, run_terms)  # cost is latency: fresh answers only
-    priced = [r.cost_usd or 0.0 for r in done if _priced(r, timed)]
+    timed = _timed(stats.backend, run_terms) and service is None  # cost is latency: fresh answers only
+    counted = [r for r in done if _priced(r, timed)]
+    priced = [comparison_cost(r, pricing, service) for r in counted]
     per_request, se = mean_and_se(priced)
+    rate_se = 0.0 if service is None else compute_usd(pricing, service.mean_se_s(counted))
     monthly = horizon = None
     if per_request is not None and volume is not None:
         profile = CostProfile(per_request, pricing.per_month_usd, pricing.one_time_usd)
@@ -436,9 +540,11 @@ def backend_cost(stats: CategoryStats, rows: Sequence[CaseRow], run_terms: Terms
         monthly_usd=monthly,
         horizon_usd=horizon,
         group=stats.group,
-        per_request_se_usd=se,
+        per_request_se_usd=math.hypot(se, rate_se),
         priced=len(priced),
-        cached_left_out=sum(r.cached for r in done) if timed else 0,
+        cached_left_out=sum(_stale_cost(r) for r in done) if timed else 0,
+        basis="tokens" if pricing.per_hour_usd <= 0 else "latency" if service is None else "service time",
+        rate_se_usd=rate_se,
     )
 
 
@@ -503,8 +609,13 @@ def threshold_warnings(gates: Sequence[GroupGate]) -> list[str]:
     return list(warnings.values())
 
 
-def notes_for(summaries: Sequence[BackendSummary], costs: Sequence[BackendCost], comparing: bool) -> list[str]:
-    """What a reader must know to read the numbers: estimated tokens, cached answers, latency-based costs."""
+def notes_for(
+    summaries: Sequence[BackendSummary],
+    costs: Sequence[BackendCost],
+    comparing: bool,
+    services: Mapping[str, ServiceTime] | None = None,
+) -> list[str]:
+    """What a reader must know to read the numbers: estimated tokens, cached answers, what per-hour costs rest on."""
     notes = []
     if any(s.tokens_estimated for s in summaries):
         notes.append(
@@ -523,11 +634,19 @@ def notes_for(summaries: Sequence[BackendSummary], costs: Sequence[BackendCost],
             f"{left_out} cached answers of backends priced by the hour are left out of the cost comparison "
             "(their latency is from another run; --llm-cost-from-cache counts them)"
         )
-    hourly = [s.backend for s in summaries if s.per_hour_priced]
-    if hourly:
+    services = services or {}
+    notes += [
+        f"cost of {s.backend} in the comparison: {services[s.backend].basis()} (its estimated service time "
+        "x $/hour, which load does not move; docs/cost.md)"
+        for s in summaries
+        if s.per_hour_priced and s.backend in services
+    ]
+    timed = [s.backend for s in summaries if s.per_hour_priced and s.backend not in services]
+    if timed:
         notes.append(
-            f"cost of {', '.join(hourly)} is measured latency times $/hour: a loaded machine makes "
-            "requests slower and so dearer; compare such costs between equally loaded runs (docs/cost.md)"
+            f"cost of {', '.join(timed)} is measured latency times $/hour: fewer than 5 answers fresh in this run "
+            "whose time to first token splits prompt from completion time (cached ones never count; a non-streamed "
+            "answer has no split), so no service time was estimated, and a loaded machine makes requests dearer"
         )
     return notes
 
@@ -536,11 +655,17 @@ def analyze(rows: Sequence[CaseRow], facts: RunFacts, terms: Terms, baseline: Ba
     """Judge the gates, the regression against ``baseline`` and the verdict, summarize, and within each gate
     group compare every pair of backends, project costs and recommend. Draws that cannot differ count once."""
     rows = sorted(rows, key=_sort_key)
+    judges = calibrations(rows)  # a judge below its rubric's min_kappa leaves the cases it graded unmeasured
+    compared_pairs = [r for r in rows if r.kind == PAIRWISE]
+    spent_judging = judge_costs(rows)
+    rows = graded_by_trust([r for r in rows if r.kind in GRADED_KINDS], judges)
+    judge_warnings, judge_notes = trust_notes(rows, judges)
     counted = counted_once(rows)
+    decided = graded_by_trust(counted, judges, decision=True)  # the decision: calibrated judges only
     gates = judge_groups(counted, terms)
     regression, regressed, regression_notes = baseline.compare(rows, terms) if baseline else (None, [], [])
     backends = sorted({r.backend for r in rows})
-    compared = side_by_side(counted)
+    compared = side_by_side(decided)
     summaries = [
         summarize_backend(
             category_stats(name, ALL, mine := [r for r in counted if r.backend == name]),
@@ -554,13 +679,21 @@ def analyze(rows: Sequence[CaseRow], facts: RunFacts, terms: Terms, baseline: Ba
     comparisons = [
         paired(mine, *_ordered(a, b, terms), category, group, z)
         for group in groups
-        for mine in [[r for r in counted if r.group == group]]
+        for mine in [[r for r in decided if r.group == group]]
         for a, b in combinations(backends, 2)
         for category in categories_of(mine)
     ]
     comparisons = [c for c in comparisons if c.n]  # a pair with no case both answered compares nothing
+    services = {  # per-hour backends: per-token service times from their fresh calls, every group's
+        name: estimate
+        for name in backends
+        if terms.backend(name).pricing.per_hour_usd > 0
+        and (estimate := service_time(name, counted, terms.cost_from_cache)) is not None
+    }
     costs = [
-        backend_cost(s, [r for r in counted if r.group == s.group and r.backend == s.backend], terms)
+        backend_cost(
+            s, [r for r in counted if r.group == s.group and r.backend == s.backend], terms, services.get(s.backend)
+        )
         for s in compared
         if s.category == ALL
     ]
@@ -574,7 +707,11 @@ def analyze(rows: Sequence[CaseRow], facts: RunFacts, terms: Terms, baseline: Ba
                 terms.volume_per_day,
                 terms.horizon_months,
                 z,
-                paired_cost_se(priced_rows(counted, tuned, terms), priced_rows(counted, prompted, terms)),
+                paired_cost_se(
+                    priced_rows(counted, tuned, terms, services.get(tuned.backend)),
+                    priced_rows(counted, prompted, terms, services.get(prompted.backend)),
+                    (tuned.rate_se_usd, prompted.rate_se_usd),
+                ),
             ),
             tuned.group,
         )
@@ -589,7 +726,7 @@ def analyze(rows: Sequence[CaseRow], facts: RunFacts, terms: Terms, baseline: Ba
         recommend(
             terms.policy,
             [
-                Contender(c.backend, c.approach, c.accuracy, c.profile, c.missing_note())
+                Contender(c.backend, c.approach, c.accuracy, c.profile, c.missing_note(), c.basis)
                 for c in costs
                 if c.group == group
             ],
@@ -614,11 +751,13 @@ def analyze(rows: Sequence[CaseRow], facts: RunFacts, terms: Terms, baseline: Ba
         ),
         gates=tuple(gates),
         backends=tuple(summaries),
-        warnings=tuple(threshold_warnings(gates) + regression_notes),
-        notes=tuple(identical + notes_for(summaries, costs, len(backends) > 1)) + facts.concurrency_notes,
+        warnings=tuple(threshold_warnings(gates) + regression_notes + judge_warnings),
+        notes=tuple(identical + notes_for(summaries, costs, len(backends) > 1, services) + judge_notes)
+        + facts.concurrency_notes,
         repeated=tuple(repeated),
         repeats=tuple(repeat_summaries(repeated)),
         resistance=tuple(attack_resistance(counted)),
+        tools=tuple(tool_accuracy(counted)),
         perturbations=tuple(r for r in rows if r.search is not None and r.answered),
         regression=regression,
         run_backends={name: terms.backend(name).identity() for name in backends},
@@ -631,4 +770,10 @@ def analyze(rows: Sequence[CaseRow], facts: RunFacts, terms: Terms, baseline: Ba
         horizon_months=terms.horizon_months,
         policy=terms.policy,
         recommendations=tuple(recommendations),
+        service_times=tuple(services.values()),
+        calibrations=tuple(judges),
+        pairwise=tuple(pairwise_summaries(compared_pairs)),
+        pairwise_rows=tuple(compared_pairs),
+        judging=tuple(spent_judging),
+        judged=tuple(judged_cases(rows)),
     )

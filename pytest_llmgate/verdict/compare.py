@@ -121,6 +121,7 @@ class CategoryStats:
     variants: int  # perturbed variants tried by the perturbation searches of these cases
     variants_held: int
     group: str = ALL  # the gate group (task) of these cases; ``all``: every group (a pooled summary)
+    ungraded: int = 0  # answered cases whose judge's verdict does not count (below its rubric's min_kappa)
 
     @property
     def robustness(self) -> float | None:
@@ -186,6 +187,7 @@ def category_stats(backend: str, category: str, rows: Sequence[CaseRow], group: 
         variants=sum(s.variants for s in searches),
         variants_held=sum(s.variants_held for s in searches),
         group=group,
+        ungraded=sum(r.ungraded is not None for r in done),
     )
 
 

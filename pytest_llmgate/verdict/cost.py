@@ -33,8 +33,12 @@ def request_cost_usd(
         + min(cached_prompt_tokens, prompt_tokens) * cached_price
         + completion_tokens * pricing.output_per_mtok_usd
     ) / MILLION
-    compute_usd = compute_s * pricing.per_hour_usd / SECONDS_PER_HOUR / pricing.concurrency
-    return tokens_usd + compute_usd
+    return tokens_usd + compute_usd(pricing, compute_s)
+
+
+def compute_usd(pricing: Pricing, compute_s: float) -> float:
+    """What ``compute_s`` seconds of the hourly-priced machine cost, shared among the requests it serves at once."""
+    return compute_s * pricing.per_hour_usd / SECONDS_PER_HOUR / pricing.concurrency
 
 
 def requests_per_month(per_day: float) -> float:

@@ -15,6 +15,7 @@ from ..backends.spec import FINE_TUNED, HYBRID, PROMPTED
 from ..suite.terms import DecisionPolicy
 from .compare import ALL, PairedComparison
 from .cost import Breakeven, CostProfile
+from .service import CostBasis
 from .stats import paired_cases_to_settle
 
 Choice = Literal["keep prompting", "fine-tune", "hybrid", "trade-off", "undecided"]
@@ -35,13 +36,14 @@ CHOICE_NOTES = {
 @dataclass(frozen=True)
 class Contender:
     """What the procedure knows of one backend on one group: its approach, accuracy and cost drivers
-    (None when its cost was not measured in this run, ``cost_note`` saying why)."""
+    (None when its cost was not measured in this run, ``cost_note`` saying why), and what that cost rests on."""
 
     name: str
     approach: str
     accuracy: float | None
     cost: CostProfile | None
     cost_note: str = ""
+    cost_basis: CostBasis = "tokens"
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,7 @@ class Recommendation:
     reasons: tuple[Reason, ...] = ()
     group: str = ALL
     hybrid: str | None = None  # the hybrid backend weighed too, when the group has one
+    summary: str = ""  # a trade-off in words: which side wins on quality, which on cost (else CHOICE_NOTES says it)
 
     def to_dict(self) -> dict:
         """A JSON-ready dict."""
@@ -137,6 +140,47 @@ def _too_few_cases(policy: DecisionPolicy, pair: PairedComparison) -> Reason:
     )
 
 
+BASIS_WORDS: dict[CostBasis, str] = {  # what a per-hour cost rests on, as the cost step says it
+    "service time": "estimated service time: its token counts on the fast end (10th percentile) of fresh calls",
+    "latency": "measured latency, which machine load moves",
+}
+
+
+def _rests_on(*contenders: Contender) -> str:
+    """What the per-hour costs among ``contenders`` rest on ('' when all are priced by tokens alone)."""
+    return "; ".join(
+        f"the cost of {' and '.join(c.name for c in contenders if c.cost_basis == basis)} rests on {word}"
+        for basis, word in BASIS_WORDS.items()
+        if any(c.cost_basis == basis for c in contenders)
+    )
+
+
+def _trade_off(
+    policy: DecisionPolicy, prompted: Contender, tuned: Contender, overall: PairedComparison, money: Breakeven
+) -> str:
+    """A trade-off in words: the fine-tune wins on quality, and on cost the prompted backend wins, or neither
+    clearly does; and what the cost side rests on."""
+    saving, extra = money.monthly_saving_usd or 0.0, max(money.extra_one_time_usd, 0.0)
+    if not money.clear:
+        measured = f"saves {_usd(saving)}" if saving >= 0 else f"costs {_usd(-saving)} more"
+        cost = (
+            f"neither wins clearly on cost ({tuned.name} {measured}/month, an interval that spans zero), so its "
+            f"one-time {_usd(extra)} is not shown to pay back"
+        )
+    elif saving < 0:
+        cost = f"{prompted.name} wins on cost ({tuned.name} costs {_usd(-saving)}/month more)"
+    else:
+        cost = (
+            f"{prompted.name} wins on cost over {policy.max_breakeven_months:g} months ({tuned.name} saves "
+            f"{_usd(saving)}/month, but its one-time {_usd(extra)} takes up to {money.months_at_low or 0:.2f} months "
+            "to repay)"
+        )
+    rests = _rests_on(prompted, tuned)
+    return "; ".join(
+        part for part in (f"{tuned.name} wins on quality ({overall.gain_points:+.1f} points)", cost, rests) if part
+    )
+
+
 def _cost_reason(
     policy: DecisionPolicy, prompted: Contender, tuned: Contender, money: Breakeven | None
 ) -> tuple[Reason, bool | None]:
@@ -146,9 +190,16 @@ def _cost_reason(
     if money is None or money.monthly_saving_usd is None:
         missing = "; ".join(c.cost_note for c in (prompted, tuned) if c.cost is None and c.cost_note)
         return Reason("cost", f"cost not measured in this run: {missing or 'no answer priced'}"), None
+    reason, pays_back = _cost_finding(policy, tuned, money)
+    rests = _rests_on(prompted, tuned)
+    return (replace(reason, text=f"{reason.text}; {rests}") if rests else reason), pays_back
+
+
+def _cost_finding(policy: DecisionPolicy, tuned: Contender, money: Breakeven) -> tuple[Reason, bool]:
+    """The cost step on a measured saving: what it found, and whether the fine-tune clearly pays back in time."""
     saving, extra = money.monthly_saving_usd, money.extra_one_time_usd
     low, high = money.saving_low_usd, money.saving_high_usd
-    assert low is not None and high is not None  # a volume was given
+    assert saving is not None and low is not None and high is not None  # a volume was given
     values = {
         "monthly_saving_usd": saving,
         "saving_low_usd": low,
@@ -229,7 +280,11 @@ def _three_way(
                 f"{policy.min_gain_points:g} points{measured}: keep the simpler fine-tune (a shorter prompt)"
             )
     reasons.append(Reason("three-way", why))
-    return Recommendation(choice, base.prompted or hybrid.prompted, base.fine_tuned, tuple(reasons), base.group, name)
+    decided = (base if base.fine_tuned else hybrid) if choice == TRADE_OFF else None  # whose trade-off it is
+    summary = decided.summary if decided is not None else ""
+    return Recommendation(
+        choice, base.prompted or hybrid.prompted, base.fine_tuned, tuple(reasons), base.group, name, summary
+    )
 
 
 def _two_way(
@@ -259,8 +314,8 @@ def _two_way(
         )
     reasons: list[Reason] = []
 
-    def conclude(word: Choice) -> Recommendation:
-        return Recommendation(word, prompted.name, tuned.name, tuple(reasons), group)
+    def conclude(word: Choice, summary: str = "") -> Recommendation:
+        return Recommendation(word, prompted.name, tuned.name, tuple(reasons), group, summary=summary)
 
     if volume_per_day is not None and volume_per_day < policy.min_daily_volume:
         reasons.append(
@@ -338,6 +393,9 @@ def _two_way(
     reasons.append(reason)
     if pays_back is None:
         return conclude(UNDECIDED)
+    if better and not pays_back:
+        money = costs[(tuned.name, prompted.name)]  # the cost step measured it
+        return conclude(TRADE_OFF, _trade_off(policy, prompted, tuned, overall, money))
     if better:
-        return conclude(FINE_TUNE if pays_back else TRADE_OFF)
+        return conclude(FINE_TUNE)
     return conclude(FINE_TUNE if pays_back else KEEP_PROMPTING)  # same quality: the money decides

@@ -119,6 +119,10 @@ def judge_group(group: str, stats: CategoryStats, threshold: Threshold | None, m
         # Every case skipped (say, a backend without a prompt for the task): nothing measured is no pass.
         gaps.append(f"{where}: not measured (every case skipped, none answered)")
         return GroupGate(group, stats, threshold, NOT_MEASURED, (), tuple(gaps))
+    if threshold is not None and threshold.accuracy is not None and stats.ungraded and not stats.graded:
+        # Answered, but graded only by judges whose verdicts do not count: the accuracy was not measured.
+        gaps.append(f"{where}: accuracy not measured ({stats.ungraded} cases graded by a judge below its min_kappa)")
+        return GroupGate(group, stats, threshold, NOT_MEASURED, (), tuple(gaps))
     if stats.not_run or stats.errors > tolerated:
         allowed = f"; {tolerated} tolerated" if tolerated else ""
         gaps.append(

@@ -28,9 +28,14 @@ ANSWERED: Status = "answered"
 ERROR: Status = "error"
 NOT_RUN: Status = "not_run"
 SKIPPED: Status = "skipped"
-RowKind = Literal["case", "perturb"]  # one answer checked, or a search over perturbed variants
+# one answer checked, a search over perturbed variants, a judge graded on its calibration set, or two
+# backends' answers to one case compared by a judge
+RowKind = Literal["case", "perturb", "calibration", "pairwise"]
 CASE: RowKind = "case"
 PERTURB: RowKind = "perturb"
+CALIBRATION: RowKind = "calibration"
+PAIRWISE: RowKind = "pairwise"
+GRADED_KINDS: tuple[RowKind, ...] = (CASE, PERTURB)  # the kinds of rows gates and comparisons count
 CLIP_CHARS = 2000  # longest text echoed in JUnit properties and reports; the JSON keeps the whole output
 DETAIL_CHARS = 500  # longest check detail or error message kept anywhere
 
@@ -95,6 +100,9 @@ class CaseRow:
     cached_prompt_tokens: int | None = None
     tokens_estimated: bool = False
     cost_usd: float | None = None
+    # cost_usd is what the backend itself reported (an application's own bill), not priced from ``pricing:``:
+    # a recording keeps it, so a replay shows that figure instead of pricing the answer anew
+    cost_reported: bool = False
     cached: bool = False  # the answer came from the response cache or a recording: its timings are old
     attack: str | None = None  # the attack template that made this case, if one did
     attack_family: str | None = None
@@ -104,6 +112,13 @@ class CaseRow:
     # a conversation (``turns:``): per turn its user text, output, tool calls, checks and figures, and per step of
     # the turn its request key and answer (for recordings); the row's own figures are the sums, its output the last
     turns: list[dict[str, Any]] = field(default_factory=list)
+    # the verdicts of the row's judge: checks (Judgement.to_dict: rubric, judge, votes, reason, the judge's own
+    # tokens, cost and latency, kept apart from the answer's)
+    judged: list[dict[str, Any]] = field(default_factory=list)
+    # why the row's correctness is not counted (its judge fell below the rubric's min_kappa); set by the Analysis
+    ungraded: str | None = None
+    calibration: dict[str, Any] | None = None  # a calibration row's record: each labelled example's verdicts
+    pairwise: dict[str, Any] | None = None  # a pairwise row's record: the judge's choice in each order
     error: str | None = None
 
     @property
@@ -141,6 +156,7 @@ class CaseRow:
             (self.ttft_ms or 0) / 1000,
             self.tokens_estimated,
             self.cached_prompt_tokens or 0,
+            cost_usd=self.cost_usd if self.cost_reported else None,  # a priced cost is priced again on replay
             tool_calls=tuple(ToolCall(**call) for call in self.tool_calls),
         )
 
@@ -252,6 +268,7 @@ def score(
         )
         if completion.cost_usd is None
         else completion.cost_usd,
+        cost_reported=completion.cost_usd is not None,
     )
 
 

@@ -4,6 +4,7 @@ comparisons of two backends on the same cases (McNemar's test, Tango's interval,
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Callable, Sequence
 from statistics import NormalDist
 
@@ -278,3 +279,37 @@ def cluster_z(z: float, clusters: int, cases: float) -> float:
         (79 * z**9 + 776 * z**7 + 1482 * z**5 - 1920 * z**3 - 945 * z) / 92160,
     )
     return z + sum(term / degrees ** (i + 1) for i, term in enumerate(terms))
+
+
+KAPPA_RESAMPLES = 2000  # bootstrap resamples behind kappa's interval; seeded, so a rerun prints the same
+
+
+def cohen_kappa(pairs: Sequence[tuple[bool, bool]]) -> float | None:
+    """Cohen's kappa of two raters' pass/fail verdicts (``pairs``: (human, judge)): agreement beyond what their
+    base rates give by chance. None when chance alone agrees fully (both gave one verdict throughout)."""
+    n = len(pairs)
+    if not n:
+        return None
+    observed = sum(a == b for a, b in pairs) / n
+    first, second = sum(a for a, _ in pairs) / n, sum(b for _, b in pairs) / n
+    chance = first * second + (1 - first) * (1 - second)
+    return None if chance >= 1 else (observed - chance) / (1 - chance)
+
+
+def kappa_interval(pairs: Sequence[tuple[bool, bool]], z: float = Z_95) -> tuple[float, float] | None:
+    """A percentile-bootstrap interval (95% by default) for Cohen's kappa over the examples, resampled with a
+    fixed seed; None with fewer than two examples or when no resample has a kappa."""
+    if len(pairs) < 2:
+        return None
+    rng = random.Random(0)
+    found = sorted(
+        kappa
+        for _ in range(KAPPA_RESAMPLES)
+        if (kappa := cohen_kappa([pairs[rng.randrange(len(pairs))] for _ in pairs])) is not None
+    )
+    if not found:
+        return None
+    tail = NormalDist().cdf(-z)
+    low, high = percentile(found, 100 * tail), percentile(found, 100 * (1 - tail))
+    assert low is not None and high is not None  # found is not empty
+    return low, high
