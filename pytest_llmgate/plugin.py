@@ -112,8 +112,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
                 (item.path, item.backend_name, item.row.where, item.case.options) for item in cases
             )
             session.config.stash[STATE_KEY].check_judges(
-                (item.path, item.backend_name, item.row.where, [a["rubric"] for a in judge_arguments(item.case)])
-                for item in cases
+                (item.path, item.backend_name, item.row.where, judge_arguments(item.case)) for item in cases
             )
         except SpecError as exc:
             raise usage_error(exc) from None

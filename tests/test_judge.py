@@ -271,3 +271,37 @@ def test_samples_take_the_majority_and_a_split_is_marked_unstable(pytester: pyte
     (summary,) = data["judged"]
     assert summary["unstable"] == ["common.llm.yaml::a"] and summary["samples"] == 3
     assert "judge verdicts on the cases" in result.stdout.str()
+
+
+TURN_APP = '''
+import json
+
+
+def reply(messages):
+    return "Which order?" if len([m for m in messages if m["role"] == "user"]) == 1 else "Billing will refund order 7."
+
+
+def judge(messages, **options):
+    answer = messages[-1]["content"].split("<answer>")[1]
+    return json.dumps({"verdict": "pass" if "Billing" in answer else "fail", "reason": "names billing or not"})
+'''
+
+
+def test_a_judge_grades_a_conversation_turn(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(judge_app=TURN_APP)
+    pytester.makefile(".yaml", llmgate=SAMPLED.replace(", samples: 3, temperature: 0.7", ""))
+    cases = """
+cases:
+  - id: refund
+    turns:
+      - user: I want a refund
+        expect: {contains: order}
+      - user: It is order 7
+        expect: {judge: {rubric: r}}
+"""
+    pytester.makefile(".llm.yaml", common=cases)
+    pytester.runpytest("-p", "no:cacheprovider", "--llm-report-json=out.json")
+    (row,) = json.loads((pytester.path / "out.json").read_text())["cases"]
+    assert row["passed"] is True
+    (judged,) = row["judged"]
+    assert judged["turn"] == 2 and judged["passed"] is True

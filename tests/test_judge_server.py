@@ -148,10 +148,16 @@ def test_judge_grades_with_reasons_reports_calibration_everywhere_and_a_second_r
             assert "failed correctness check judge: judge judge-api on &apos;reply-quality&apos;" in junit or (
                 "failed correctness check judge: judge judge-api on 'reply-quality'" in junit
             )
-    again, data = run(pytester)
+    again, data = run(pytester, "--llm-record=rec.jsonl")
     assert judge_calls(log) - before == first_calls  # every judge call came from the response cache
     assert data["judging_cost"][0]["cached"] == data["judging_cost"][0]["calls"]
     assert again.ret == result.ret
+    # The recording holds the judges' calls too: a replay grades the same without the judge or the cache.
+    replayed, replay = run(pytester, "--llm-replay=rec.jsonl", "--llm-cache=off")
+    assert judge_calls(log) - before == first_calls
+    assert [(r["id"], r["passed"]) for r in replay["cases"]] == [(r["id"], r["passed"]) for r in data["cases"]]
+    assert replay["calibration"][0]["kappa"] == data["calibration"][0]["kappa"]
+    assert replayed.ret == result.ret
 
 
 def test_a_judge_below_min_kappa_leaves_its_cases_unmeasured_with_the_reason(
@@ -207,8 +213,9 @@ def test_a_judge_that_cannot_be_reached_makes_its_cases_errors(
     assert data["verdict"]["status"] == "incomplete"
 
 
-def test_judging_with_the_backend_under_test_is_a_usage_error(pytester: pytest.Pytester) -> None:
-    suite(pytester, "http://127.0.0.1:9/v1", judge="app", calibrated=False)
+@pytest.mark.parametrize("judge", ["app", "other"])  # the backend run, or one compared with it
+def test_judging_with_the_backend_under_test_is_a_usage_error(pytester: pytest.Pytester, judge: str) -> None:
+    suite(pytester, "http://127.0.0.1:9/v1", judge=judge, calibrated=False)
     result = pytester.runpytest("-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    assert "its judge 'app' is the backend under test" in result.stderr.str() + result.stdout.str()
+    assert f"its judge {judge!r} is the backend under test" in result.stderr.str() + result.stdout.str()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from statistics import median
 from typing import TYPE_CHECKING, Any, Literal
@@ -175,6 +175,8 @@ class Judgement:
     completion_tokens: int = 0
     cost_usd: float = 0.0
     cached: bool = False  # every sample came from the cache or a recording
+    # each judge call's request key and answer (Completion fields), so that a recording replays the grading too
+    answers: tuple[Mapping[str, Any], ...] = ()
 
     @property
     def agreement(self) -> float:
@@ -208,6 +210,7 @@ class Judgement:
         return {
             **data,
             "votes": list(self.votes),
+            "answers": [dict(answer) for answer in self.answers],
             "scores": list(self.scores),
             "score": self.score,
             "agreement": self.agreement,

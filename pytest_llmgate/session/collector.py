@@ -242,6 +242,20 @@ class ResultCollector:
                     prompt=row.input,
                     sample=row.sample,
                 )
+            # the judges' calls: of the row's judge: checks, or a calibration's or a pairwise comparison's
+            judgings = [(j["judge"], j.get("answers", ())) for j in row.judged]
+            record = row.calibration or row.pairwise
+            if record is not None:
+                judgings.append((record["judge"], record["usage"].get("answers", ())))
+            for judge, answers in judgings:
+                for answer in answers:
+                    writer.add(
+                        answer["key"],
+                        completion_from(answer["completion"]),
+                        backend=judge,
+                        case=row.where,
+                        prompt=f"judging {row.where} [{row.backend}]",
+                    )
         writer.save()
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:

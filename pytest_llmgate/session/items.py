@@ -219,11 +219,13 @@ class CaseItem(pytest.Item):
         # A provider that cannot send tools or a schema must not pass a case as if it had. Said once per backend
         # at start-up (RunState.check_request_options); here for what that did not see (an xdist worker's cases).
         if unsent:
+            providers = self.state.providers
+            able = [p for p in providers.names() if set(unsent) <= providers.declared(p).request_options]
             raise SpecError(
                 spec.config_path,
                 spec.line,
                 f"backend {self.backend_name!r} (provider {spec.provider}) cannot send {', '.join(unsent)}, which case "
-                f"{self.row.where} uses; run the case on a backend whose provider supports them (openai, llama_cpp)",
+                f"{self.row.where} uses; run the case on a backend whose provider supports them ({', '.join(able)})",
             )
         chat = tuple(prompt.messages(history if history is not None else case.messages))
         return Request(spec, chat, self.row.sample, label, options=spec.options_for(case.options))

@@ -9,7 +9,7 @@ answer in its user message, so the cache key covers the judge's identity, the ru
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from ..answers.source import Answer, Answers, Request
@@ -45,6 +45,7 @@ class Usage:
     cost_usd: float = 0.0
     calls: int = 0
     cached: int = 0
+    answers: tuple[dict[str, Any], ...] = ()  # each keyed call's key and answer, for --llm-record
 
     def plus(self, answer: Answer, spec: BackendSpec) -> Usage:
         """This usage with ``answer``'s call added, priced by the judge's own pricing."""
@@ -61,7 +62,38 @@ class Usage:
             self.cost_usd + cost,
             self.calls + 1,
             self.cached + done.cached,
+            self.answers
+            + (() if answer.key is None else ({"key": answer.key, "completion": asdict(replace(done, cached=False))},)),
         )
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            round(self.latency_ms + other.latency_ms, 3),
+            self.prompt_tokens + other.prompt_tokens,
+            self.completion_tokens + other.completion_tokens,
+            self.cost_usd + other.cost_usd,
+            self.calls + other.calls,
+            self.cached + other.cached,
+            self.answers + other.answers,
+        )
+
+    @classmethod
+    def of(cls, judgement: Judgement) -> Usage:
+        """What the calls behind ``judgement`` spent."""
+        calls = len(judgement.votes)
+        return cls(
+            judgement.latency_ms,
+            judgement.prompt_tokens,
+            judgement.completion_tokens,
+            judgement.cost_usd,
+            calls,
+            calls if judgement.cached else 0,
+            tuple(dict(answer) for answer in judgement.answers),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict, the recorded answers as a list."""
+        return {**asdict(self), "answers": list(self.answers)}
 
 
 class Judging:
@@ -109,6 +141,7 @@ class Judging:
             completion_tokens=usage.completion_tokens,
             cost_usd=usage.cost_usd,
             cached=usage.cached == usage.calls,
+            answers=usage.answers,
         )
 
     def calibrate(self, suite: SuiteConfig, name: str, nodeid: str) -> dict[str, Any]:
@@ -150,15 +183,7 @@ class Judging:
             try:
                 judgement = self.judge(suite, name, example.input, output, example.reference, job)
                 record.update(judge=judgement.passed, unstable=judgement.unstable, reason=judgement.reason, error=None)
-                spent = replace(
-                    spent,
-                    latency_ms=round(spent.latency_ms + judgement.latency_ms, 3),
-                    prompt_tokens=spent.prompt_tokens + judgement.prompt_tokens,
-                    completion_tokens=spent.completion_tokens + judgement.completion_tokens,
-                    cost_usd=spent.cost_usd + judgement.cost_usd,
-                    calls=spent.calls + len(judgement.votes),
-                    cached=spent.cached + (len(judgement.votes) if judgement.cached else 0),
-                )
+                spent += Usage.of(judgement)
             except CheckError as exc:
                 record.update(judge=None, unstable=False, reason="", error=str(exc))
             graded.append(record)
@@ -169,14 +194,7 @@ class Judging:
             "min_kappa": rubric.min_kappa,
             "samples": rubric.samples,
             "examples": graded,
-            "usage": {
-                "latency_ms": spent.latency_ms,
-                "prompt_tokens": spent.prompt_tokens,
-                "completion_tokens": spent.completion_tokens,
-                "cost_usd": spent.cost_usd,
-                "calls": spent.calls,
-                "cached": spent.cached,
-            },
+            "usage": spent.to_dict(),
         }
 
     def compare(
@@ -193,14 +211,7 @@ class Judging:
             replies, spent = self._ask(
                 spec, rubric, messages, preference_schema(), f"{nodeid}#{tag}", f"{nodeid} [judge {rubric.judge}]"
             )
-            usage = Usage(
-                round(usage.latency_ms + spent.latency_ms, 3),
-                usage.prompt_tokens + spent.prompt_tokens,
-                usage.completion_tokens + spent.completion_tokens,
-                usage.cost_usd + spent.cost_usd,
-                usage.calls + spent.calls,
-                usage.cached + spent.cached,
-            )
+            usage += spent
             try:
                 choices = [parse_preference(reply) for reply in replies]
             except UngradableVerdict as exc:
@@ -217,14 +228,7 @@ class Judging:
             "orders": orders,
             "winner": winner,  # 0 or 1: the index of the better answer; None: a tie
             "order_dependent": first_order is not None and second_order is not None and first_order != second_order,
-            "usage": {
-                "latency_ms": usage.latency_ms,
-                "prompt_tokens": usage.prompt_tokens,
-                "completion_tokens": usage.completion_tokens,
-                "cost_usd": usage.cost_usd,
-                "calls": usage.calls,
-                "cached": usage.cached,
-            },
+            "usage": usage.to_dict(),
         }
 
     def _requests(

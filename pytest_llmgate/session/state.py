@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 from ..answers.embeddings import Embeddings
 from ..answers.fewshot import FewShotSelector
@@ -130,29 +131,32 @@ class RunState:
             )
         errors.raise_any()
 
-    def check_judges(self, uses: Iterable[tuple[Path, str, str, Iterable[str]]]) -> None:
-        """Raise one SpecError when a selected case would be graded by the backend under test (it favours its own
+    def check_judges(self, uses: Iterable[tuple[Path, str, str, Iterable[Mapping[str, Any]]]]) -> None:
+        """Raise one SpecError when a selected case would be graded by a backend under test (it favours its own
         answers: refused unless the rubric sets ``allow_judging_itself``), or a judge cannot start; ``uses``
-        holds (case file, backend name, the case's 'file::id', the rubrics its judge: checks name)."""
+        holds (case file, backend name, the case's 'file::id', its judge: checks' arguments)."""
         errors = SpecErrors()
         seen: set[tuple[Path, str, str]] = set()
-        for case_file, name, where, rubrics in uses:
+        for case_file, name, where, arguments in uses:
             suite = self.suite_for(case_file)
-            for rubric in rubrics:
-                spec = suite.rubrics.get(rubric)
-                if spec is None or (suite.path, rubric, name) in seen:
+            for argument in arguments:
+                spec = suite.rubrics.get(argument["rubric"])
+                if spec is None:
                     continue  # an unknown rubric is the case file's collection error
-                seen.add((suite.path, rubric, name))
-                if spec.judge == name and not spec.allow_judging_itself:
-                    errors.add(
-                        SpecError(
-                            spec.config_path,
-                            spec.line,
-                            f"{spec.where}: its judge {spec.judge!r} is the backend under test ({where} runs on it); "
-                            "a model grading its own answers favours them: name another judge, deselect the backend, "
-                            "or set 'allow_judging_itself: true'",
+                for judged in (name, *argument.get("compare", ())):
+                    if (suite.path, spec.name, judged) in seen:
+                        continue
+                    seen.add((suite.path, spec.name, judged))
+                    if spec.judge == judged and not spec.allow_judging_itself:
+                        errors.add(
+                            SpecError(
+                                spec.config_path,
+                                spec.line,
+                                f"{spec.where}: its judge {spec.judge!r} is the backend under test ({where} runs on "
+                                "it); a model grading its own answers favours them: name another judge, deselect the "
+                                "backend, or set 'allow_judging_itself: true'",
+                            )
                         )
-                    )
                 with errors.part():
                     self.providers.preflight(suite.backend(spec.judge), needs_key=self.settings.answers.replay is None)
         errors.raise_any()

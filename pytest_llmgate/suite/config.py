@@ -436,7 +436,7 @@ def _parse_tools(
             path,
             node.line_of("tools"),
             f"{where}: provider {provider_name} cannot send tools; declare them on a backend whose provider can "
-            "(openai, llama_cpp)",
+            "(docs/tools.md lists them)",
         )
     return parse_tools(node["tools"], path, node.line_of("tools"), f"{where}: 'tools'")
 
