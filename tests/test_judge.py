@@ -273,7 +273,7 @@ def test_samples_take_the_majority_and_a_split_is_marked_unstable(pytester: pyte
     assert "judge verdicts on the cases" in result.stdout.str()
 
 
-TURN_APP = '''
+TURN_APP = """
 import json
 
 
@@ -284,7 +284,7 @@ def reply(messages):
 def judge(messages, **options):
     answer = messages[-1]["content"].split("<answer>")[1]
     return json.dumps({"verdict": "pass" if "Billing" in answer else "fail", "reason": "names billing or not"})
-'''
+"""
 
 
 def test_a_judge_grades_a_conversation_turn(pytester: pytest.Pytester) -> None:

@@ -373,7 +373,10 @@ def report_sections(analysis: Analysis) -> list[tuple[str, Table]]:
         ("Breakeven", pair_cost_table(analysis.pair_costs)),
         ("Injection resistance by attack family", resistance_table(analysis.resistance)),
         ("Tool-call accuracy", tool_accuracy_table(analysis.tools)),
-        ("Judge calibration (TP: judge and label pass, FP: judge pass on a failing label, FN, TN)", calibration_table(analysis.calibrations)),
+        (
+            "Judge calibration (TP: judge and label pass, FP: judge pass on a failing label, FN, TN)",
+            calibration_table(analysis.calibrations),
+        ),
         ("Judge verdicts on the cases", judged_table(analysis.judged)),
         ("Pairwise comparisons by a judge (both orders)", pairwise_table(analysis.pairwise)),
         ("Judging cost (apart from the answers)", judging_cost_table(analysis.judging)),
@@ -422,7 +425,9 @@ def calibration_table(found: Sequence[JudgeCalibration]) -> Table:
             f"{c.graded}/{c.examples}",
             _rate(c.agreement),
             _rate(c.base_rate),
-            "-" if c.kappa is None else f"{c.kappa:.2f}" + ("" if c.kappa_low is None else f" ({c.kappa_low:.2f}-{c.kappa_high:.2f})"),
+            "-"
+            if c.kappa is None
+            else f"{c.kappa:.2f}" + ("" if c.kappa_low is None else f" ({c.kappa_low:.2f}-{c.kappa_high:.2f})"),
             f"{c.min_kappa:g}",
             f"{c.true_pass}/{c.false_pass}/{c.false_fail}/{c.true_fail}",
             str(c.unstable),
@@ -438,10 +443,23 @@ def calibration_table(found: Sequence[JudgeCalibration]) -> Table:
 def pairwise_table(summaries: Sequence[PairwiseSummary]) -> Table:
     """Per rubric and pair: cases compared, wins each way, ties and the order-dependent ones among them."""
     rows = [
-        [p.judge, p.rubric, f"{p.first} vs {p.second}", str(p.cases), str(p.first_wins), str(p.second_wins), str(p.ties), str(p.order_dependent), str(p.errors)]
+        [
+            p.judge,
+            p.rubric,
+            f"{p.first} vs {p.second}",
+            str(p.cases),
+            str(p.first_wins),
+            str(p.second_wins),
+            str(p.ties),
+            str(p.order_dependent),
+            str(p.errors),
+        ]
         for p in summaries
     ]
-    return (["judge", "rubric", "backends", "cases", "first wins", "second wins", "ties", "order-dependent", "errors"], rows)
+    return (
+        ["judge", "rubric", "backends", "cases", "first wins", "second wins", "ties", "order-dependent", "errors"],
+        rows,
+    )
 
 
 def judged_table(judged: Sequence[JudgedCases]) -> Table:
@@ -466,7 +484,15 @@ def judged_table(judged: Sequence[JudgedCases]) -> Table:
 def judging_cost_table(costs: Sequence[JudgeCost]) -> Table:
     """Per judge: its calls (cached ones apart), tokens, cost and time, none of it counted as an approach's cost."""
     rows = [
-        [j.judge, str(j.calls), str(j.cached), str(j.prompt_tokens), str(j.completion_tokens), _usd(j.cost_usd), f"{j.latency_ms / 1000:.1f} s"]
+        [
+            j.judge,
+            str(j.calls),
+            str(j.cached),
+            str(j.prompt_tokens),
+            str(j.completion_tokens),
+            _usd(j.cost_usd),
+            f"{j.latency_ms / 1000:.1f} s",
+        ]
         for j in costs
     ]
     return (["judge", "calls", "cached", "prompt tokens", "completion tokens", "cost", "time"], rows)

@@ -48,12 +48,16 @@ def summary_lines(analysis: Analysis, verbose: bool = False) -> list[str]:
         lines += table(*calibration_table(analysis.calibrations))
         lines += [f"  {c.reason()}: its verdicts do not count" for c in analysis.calibrations if c.reason()]
     if analysis.judged:
-        lines += ["", "judge verdicts on the cases (unstable: the samples split):"] + table(*judged_table(analysis.judged))
+        lines += ["", "judge verdicts on the cases (unstable: the samples split):"] + table(
+            *judged_table(analysis.judged)
+        )
     if analysis.pairwise:
         lines += ["", "pairwise comparisons by a judge (both orders; order-dependent verdicts are ties):"]
         lines += table(*pairwise_table(analysis.pairwise))
     if analysis.judging:
-        lines += ["", "judging cost (not counted as any approach's cost):"] + table(*judging_cost_table(analysis.judging))
+        lines += ["", "judging cost (not counted as any approach's cost):"] + table(
+            *judging_cost_table(analysis.judging)
+        )
     if comparing or verbose or analysis.regression is not None:
         lines += [f"warning: {w}" for w in analysis.warnings]
     if comparing or verbose:

@@ -103,8 +103,16 @@ class CaseFile(pytest.File):
                 if perturb is not None:
                     yield self._item(PerturbItem, f"{case.id}.perturb", backend, common, perturb=perturb)
             for compared in [a["compare"] for a in judge_arguments(case) if "compare" in a][:1]:
-                common = {"case": case, "suite": suite, "backend_name": compared[0], "group": group, "gate_terms": gate_terms}
-                yield self._item(PairwiseItem, f"{case.id}.pairwise", "-vs-".join(compared), common, compared=tuple(compared))
+                common = {
+                    "case": case,
+                    "suite": suite,
+                    "backend_name": compared[0],
+                    "group": group,
+                    "gate_terms": gate_terms,
+                }
+                yield self._item(
+                    PairwiseItem, f"{case.id}.pairwise", "-vs-".join(compared), common, compared=tuple(compared)
+                )
 
     def _judging_items(
         self, cases: Sequence[Case], suite: SuiteConfig, group: str, gate_terms: GateTerms
@@ -118,16 +126,30 @@ class CaseFile(pytest.File):
                 rubric = argument["rubric"]
                 if rubric not in suite.rubrics:
                     known = ", ".join(suite.rubrics) or "none: add 'rubrics:' to it"
-                    raise SpecError(self.path, case.line, f"case {case.id!r}: no rubric {rubric!r} in {suite.path} (defined: {known})")
+                    raise SpecError(
+                        self.path,
+                        case.line,
+                        f"case {case.id!r}: no rubric {rubric!r} in {suite.path} (defined: {known})",
+                    )
                 for name in argument.get("compare", ()):
                     if name not in suite.backends:
-                        raise SpecError(self.path, case.line, f"case {case.id!r}: 'compare' names {name!r}, which is not a backend of {suite.path}")
+                        raise SpecError(
+                            self.path,
+                            case.line,
+                            f"case {case.id!r}: 'compare' names {name!r}, which is not a backend of {suite.path}",
+                        )
                 spec = suite.rubrics[rubric]
                 if spec.calibration is None or (suite.path, rubric) in state.calibrated:
                     continue
                 state.calibrated.add((suite.path, rubric))
                 anchor = Case(id=f"calibration.{rubric}", category="", messages=(), expect={}, line=spec.line)
-                common = {"case": anchor, "suite": suite, "backend_name": spec.judge, "group": group, "gate_terms": gate_terms}
+                common = {
+                    "case": anchor,
+                    "suite": suite,
+                    "backend_name": spec.judge,
+                    "group": group,
+                    "gate_terms": gate_terms,
+                }
                 yield self._item(CalibrationItem, anchor.id, spec.judge, common, rubric=rubric, where=path)
 
     def _item(self, kind: type[CaseItem], name: str, param: str, fields: dict[str, Any], **extra: Any) -> CaseItem:
@@ -439,7 +461,10 @@ class CalibrationItem(CaseItem):
         failed = [e["error"] for e in record["examples"] if e["error"]]
         self.publish(replace(self.row, status="answered", calibration=record))
         if failed:
-            pytest.fail(f"{len(failed)} of {len(record['examples'])} calibration examples got no verdict: {failed[0]}", pytrace=False)
+            pytest.fail(
+                f"{len(failed)} of {len(record['examples'])} calibration examples got no verdict: {failed[0]}",
+                pytrace=False,
+            )
 
     def reportinfo(self) -> tuple[Path, int, str]:
         spec = self.suite.rubrics[self.rubric]
@@ -477,5 +502,10 @@ class PairwiseItem(CaseItem):
             self.publish(errored(self.row, str(exc), secrets))
             pytest.fail(self.row.error or "", pytrace=False)
         winner = record["winner"]
-        record = {**record, "backends": list(self.compared), "outputs": texts, "winner": None if winner is None else self.compared[winner]}
+        record = {
+            **record,
+            "backends": list(self.compared),
+            "outputs": texts,
+            "winner": None if winner is None else self.compared[winner],
+        }
         self.publish(replace(self.row, status="answered", pairwise=record, output=" | ".join(texts)))

@@ -451,7 +451,14 @@ class Analysis:
             "pairwise": {
                 "summary": [p.to_dict() for p in self.pairwise],
                 "cases": [
-                    {"file": r.file, "id": r.id, "backends": r.backend, "status": r.status, "error": r.error, **(r.pairwise or {})}
+                    {
+                        "file": r.file,
+                        "id": r.id,
+                        "backends": r.backend,
+                        "status": r.status,
+                        "error": r.error,
+                        **(r.pairwise or {}),
+                    }
                     for r in self.pairwise_rows
                 ],
             },
