@@ -111,7 +111,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument(
         "--free-text",
         action="store_true",
-        help="targets are any text (example_suite/replies: replies in the product voice), not router labels",
+        help="targets are any text (example_suite/replies: replies in the product voice, judge verdicts), not router labels",
     )
     ap.add_argument("--name", default="smollm2-ticket-router", help="general.name of the exported adapter")
     ap.add_argument("--epochs", type=int, default=3)
