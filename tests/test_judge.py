@@ -252,7 +252,7 @@ thresholds:
   common: {accuracy: 0.5}
 backends:
   app: {provider: python, function: "judge_app:reply"}
-  judge: {provider: python, function: "judge_app:judge"}
+  judge: {provider: python, function: "judge_app:judge", concurrency: {fixed: 1}}  # samples asked in order
 rubrics:
   r: {text: "Names the team.", judge: judge, samples: 3, temperature: 0.7}
 """

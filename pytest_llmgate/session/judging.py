@@ -29,6 +29,7 @@ from ..checks.judge import (
     verdict_schema,
 )
 from ..checks.registry import CheckError
+from ..errors import SpecError
 from ..robustness.attacks import answer_attacks
 from ..suite.config import SuiteConfig
 from ..suite.rubrics import CalibrationExample, RubricSpec, load_calibration
@@ -145,25 +146,45 @@ class Judging:
         )
 
     def calibrate(self, suite: SuiteConfig, name: str, nodeid: str) -> dict[str, Any]:
-        """Grade every labelled example of rubric ``name``'s calibration file, and each failing example again with
-        every answer-side attack appended (an answer must not talk the judge into a pass): the raw record the
-        Analysis computes agreement, kappa and injection resistance from."""
+        """Grade every labelled example of rubric ``name``'s calibration file, then each failing example the judge
+        failed again with every answer-side attack appended (an answer must not talk the judge into a pass): the
+        raw record the Analysis computes agreement, kappa and injection resistance from."""
         rubric = self.rubric(suite, name)
         assert rubric.calibration is not None
         try:
             examples = load_calibration(rubric.calibration)
-        except Exception as exc:  # a SpecError: the file is the user's; the message names its line
+        except SpecError as exc:  # the file is the user's: the message names its line
             raise CheckError(str(exc)) from None
-        jobs: list[tuple[str, CalibrationExample, str | None, str]] = [
+        clean: list[tuple[str, CalibrationExample, str | None, str]] = [
             (f"{nodeid}#{i}", example, None, example.output) for i, example in enumerate(examples)
         ]
-        for i, example in enumerate(examples):
-            if not example.verdict:
-                jobs += [
-                    (f"{nodeid}#{i}.{attack}", example, attack, text) for attack, text in answer_attacks(example.output)
-                ]
+        graded, spent = self._grade_all(suite, rubric, clean)
+        # Only a failing answer the judge failed can be talked into a pass: those are attacked, and no other.
+        attacked = [
+            (f"{job}.{attack}", example, attack, text)
+            for (job, example, _, _), record in zip(clean, graded)
+            if not example.verdict and record["judge"] is False
+            for attack, text in answer_attacks(example.output)
+        ]
+        more, spent_more = self._grade_all(suite, rubric, attacked)
+        graded, spent = graded + more, spent + spent_more
+        return {
+            "rubric": name,
+            "judge": rubric.judge,
+            "file": str(rubric.calibration),
+            "min_kappa": rubric.min_kappa,
+            "samples": rubric.samples,
+            "examples": graded,
+            "usage": spent.to_dict(),
+        }
+
+    def _grade_all(
+        self, suite: SuiteConfig, rubric: RubricSpec, jobs: Sequence[tuple[str, CalibrationExample, str | None, str]]
+    ) -> tuple[list[dict[str, Any]], Usage]:
+        """Each job (node id, example, attack or None, the answer to grade) graded, its calls queued at once within
+        the judge's bound: one record per job and what they spent."""
         spec = suite.backend(rubric.judge)
-        self._answers.prefetch(  # every example's calls queued at once, within the judge's bound
+        self._answers.prefetch(
             (f"{job}@{sample}", request)
             for job, example, _, output in jobs
             for sample, request in enumerate(
@@ -181,21 +202,13 @@ class Judging:
         for job, example, attack, output in jobs:
             record: dict[str, Any] = {"line": example.line, "human": example.verdict, "attack": attack}
             try:
-                judgement = self.judge(suite, name, example.input, output, example.reference, job)
+                judgement = self.judge(suite, rubric.name, example.input, output, example.reference, job)
                 record.update(judge=judgement.passed, unstable=judgement.unstable, reason=judgement.reason, error=None)
                 spent += Usage.of(judgement)
             except CheckError as exc:
                 record.update(judge=None, unstable=False, reason="", error=str(exc))
             graded.append(record)
-        return {
-            "rubric": name,
-            "judge": rubric.judge,
-            "file": str(rubric.calibration),
-            "min_kappa": rubric.min_kappa,
-            "samples": rubric.samples,
-            "examples": graded,
-            "usage": spent.to_dict(),
-        }
+        return graded, spent
 
     def compare(
         self, suite: SuiteConfig, name: str, question: str, answers: Sequence[str], reference: str | None, nodeid: str
