@@ -16,6 +16,16 @@ Message = dict[str, Any]
 REQUEST_OPTIONS = ("tools", "tool_choice", "response_format")
 
 
+def schema_as_json_object(options: Mapping[str, Any]) -> dict[str, Any]:
+    """``options`` in llama-cpp-python's dialect (in-process, and its server): OpenAI's ``{type: json_schema,
+    json_schema: {schema}}`` becomes ``{type: json_object, schema}``, which it compiles to a grammar."""
+    form = options.get("response_format")
+    if isinstance(form, Mapping) and form.get("type") == "json_schema":
+        schema = (form.get("json_schema") or {}).get("schema", {})
+        return {**options, "response_format": {"type": "json_object", "schema": schema}}
+    return dict(options)
+
+
 @dataclass(frozen=True)
 class ToolCall:
     """One call of a tool by the model, the same whichever provider made it. ``arguments`` is the parsed

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SpecError
-from .base import REQUEST_OPTIONS, Backend, BackendError, Completion, Message, ToolCall
+from .base import REQUEST_OPTIONS, Backend, BackendError, Completion, Message, ToolCall, schema_as_json_object
 from .provider import (
     BOOLEAN,
     MAPPING,
@@ -81,7 +81,7 @@ class LlamaCppBackend:
         from llama_cpp import Llama  # heavy: imported only when a llama_cpp backend is used
 
         self.name = spec.name
-        self._params = _constrained(dict(spec.params))
+        self._params = schema_as_json_object(dict(spec.params))
         self._prefix_cache = spec.prefix_cache
         lora = (
             {"lora_path": str(resolve_model_path(spec, spec.lora)), "lora_scale": spec.lora_scale} if spec.lora else {}
@@ -114,7 +114,7 @@ class LlamaCppBackend:
                 first_token_at.append(time.perf_counter())
             return scores
 
-        sent = {**self._params, **_constrained(options)}
+        sent = {**self._params, **schema_as_json_object(options)}
         if sent.get("tools") and "tool_choice" not in sent:
             # OpenAI's default when tools are sent; without it llama-cpp-python's function-calling formats
             # (chatml-function-calling) leave the tools out of the prompt, and the model never calls one.
@@ -143,16 +143,6 @@ class LlamaCppBackend:
     def close(self) -> None:
         """Free the model."""
         self._llm.close()
-
-
-def _constrained(options: dict[str, Any]) -> dict[str, Any]:
-    """``options`` as llama-cpp-python takes them: OpenAI's ``{type: json_schema, json_schema: {schema}}`` becomes
-    its ``{type: json_object, schema}``, which it compiles to a grammar."""
-    form = options.get("response_format")
-    if isinstance(form, dict) and form.get("type") == "json_schema":
-        schema = (form.get("json_schema") or {}).get("schema", {})
-        options = {**options, "response_format": {"type": "json_object", "schema": schema}}
-    return options
 
 
 def _shared_prefix(previous: list[int], prompt: list[int]) -> int:

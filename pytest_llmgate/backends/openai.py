@@ -43,6 +43,7 @@ from .base import (
     current_admission,
     estimate_tokens,
     redact,
+    schema_as_json_object,
 )
 from .spec import BackendSpec
 
@@ -230,10 +231,8 @@ class OpenAIBackend:
         )
 
     def _body(self, messages: Sequence[Message], options: Mapping[str, Any], stream: bool) -> dict[str, Any]:
-        form = options.get("response_format")
-        if self._schema_as_json_object and isinstance(form, Mapping) and form.get("type") == "json_schema":
-            schema = (form.get("json_schema") or {}).get("schema", {})
-            options = {**options, "response_format": {"type": "json_object", "schema": schema}}
+        if self._schema_as_json_object:
+            options = schema_as_json_object(options)
         body: dict[str, Any] = {"model": self._model, "messages": list(messages), **self._params, **options}
         if stream:
             body.update(stream=True, stream_options={"include_usage": True})

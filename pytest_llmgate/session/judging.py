@@ -33,7 +33,7 @@ from ..errors import SpecError
 from ..robustness.attacks import answer_attacks
 from ..suite.config import SuiteConfig
 from ..suite.rubrics import CalibrationExample, RubricSpec, load_calibration
-from ..verdict.cost import request_cost_usd
+from ..verdict.cost import completion_cost_usd
 
 
 @dataclass(frozen=True)
@@ -51,11 +51,7 @@ class Usage:
     def plus(self, answer: Answer, spec: BackendSpec) -> Usage:
         """This usage with ``answer``'s call added, priced by the judge's own pricing."""
         done = answer.completion
-        cost = done.cost_usd
-        if cost is None:
-            cost = request_cost_usd(
-                spec.pricing, done.prompt_tokens, done.completion_tokens, done.latency_s, done.cached_prompt_tokens
-            )
+        cost = completion_cost_usd(spec.pricing, done)
         return Usage(
             round(self.latency_ms + done.latency_s * 1000, 3),
             self.prompt_tokens + done.prompt_tokens,

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Literal
 
-from .rows import CALIBRATION, CaseRow
+from .rows import CALIBRATION, PAIRWISE, CaseRow
 from .stats import cohen_kappa, kappa_interval, proportion
 
 Trust = Literal["trusted", "below min_kappa", "no verdicts", "uncalibrated"]
@@ -290,7 +290,7 @@ def pairwise_summaries(rows: Sequence[CaseRow]) -> list[PairwiseSummary]:
     """Per rubric, judge and pair of backends: the judge's choices over the cases compared."""
     found: dict[tuple[str, str, str, str], list[CaseRow]] = defaultdict(list)
     for row in rows:
-        if row.pairwise is not None or (row.kind == "pairwise" and row.error is not None):
+        if row.pairwise is not None or (row.kind == PAIRWISE and row.error is not None):
             first, second = row.backend.split(" vs ", 1)
             record = row.pairwise or {}
             found[(record.get("rubric", ""), record.get("judge", ""), first, second)].append(row)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ..backends.base import Completion
 from ..backends.spec import Pricing
 from ..suite.terms import DAYS_PER_MONTH
 from .stats import Z_95
@@ -34,6 +35,19 @@ def request_cost_usd(
         + completion_tokens * pricing.output_per_mtok_usd
     ) / MILLION
     return tokens_usd + compute_usd(pricing, compute_s)
+
+
+def completion_cost_usd(pricing: Pricing, completion: Completion) -> float:
+    """What ``completion`` cost: the figure its backend reported (an application's own bill), else priced."""
+    if completion.cost_usd is not None:
+        return completion.cost_usd
+    return request_cost_usd(
+        pricing,
+        completion.prompt_tokens,
+        completion.completion_tokens,
+        completion.latency_s,
+        completion.cached_prompt_tokens,
+    )
 
 
 def compute_usd(pricing: Pricing, compute_s: float) -> float:

@@ -20,7 +20,7 @@ from ..checks.text import clip, normalize_label
 from ..checks.tools import malformed_calls
 from ..robustness.perturb import PerturbResult
 from ..suite.cases import Case
-from .cost import request_cost_usd
+from .cost import completion_cost_usd
 
 PREFIX = "llm_"
 Status = Literal["answered", "error", "not_run", "skipped"]
@@ -259,15 +259,7 @@ def score(
         cached_prompt_tokens=completion.cached_prompt_tokens,
         tokens_estimated=completion.tokens_estimated,
         cached=completion.cached,
-        cost_usd=request_cost_usd(
-            pricing,
-            completion.prompt_tokens,
-            completion.completion_tokens,
-            completion.latency_s,
-            completion.cached_prompt_tokens,
-        )
-        if completion.cost_usd is None
-        else completion.cost_usd,
+        cost_usd=completion_cost_usd(pricing, completion),
         cost_reported=completion.cost_usd is not None,
     )
 
