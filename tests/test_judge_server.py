@@ -219,3 +219,14 @@ def test_judging_with_the_backend_under_test_is_a_usage_error(pytester: pytest.P
     result = pytester.runpytest("-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert f"its judge {judge!r} is the backend under test" in result.stderr.str() + result.stdout.str()
+
+
+def test_a_judge_that_cannot_start_is_one_usage_error(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("NO_KEY_NEEDED", raising=False)
+    suite(pytester, "http://127.0.0.1:9/v1", calibrated=False)
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    output = result.stderr.str() + result.stdout.str()
+    assert output.count("NO_KEY_NEEDED, which is not set") == 1  # once for the judge, not once per judged case

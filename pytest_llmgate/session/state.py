@@ -137,6 +137,7 @@ class RunState:
         holds (case file, backend name, the case's 'file::id', its judge: checks' arguments)."""
         errors = SpecErrors()
         seen: set[tuple[Path, str, str]] = set()
+        judges: set[tuple[Path, str]] = set()
         for case_file, name, where, arguments in uses:
             suite = self.suite_for(case_file)
             for argument in arguments:
@@ -157,8 +158,12 @@ class RunState:
                                 "backend, or set 'allow_judging_itself: true'",
                             )
                         )
-                with errors.part():
-                    self.providers.preflight(suite.backend(spec.judge), needs_key=self.settings.answers.replay is None)
+                if (suite.path, spec.judge) not in judges:  # each judge checked once, not once per case
+                    judges.add((suite.path, spec.judge))
+                    with errors.part():
+                        self.providers.preflight(
+                            suite.backend(spec.judge), needs_key=self.settings.answers.replay is None
+                        )
         errors.raise_any()
 
     def secrets(self, suite: SuiteConfig) -> tuple[str, ...]:
