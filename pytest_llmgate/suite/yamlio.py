@@ -13,6 +13,7 @@ MAX_FILE_BYTES = 10_000_000
 MAX_DEPTH = 64  # lists and mappings inside each other; real files use under 10
 MAX_ALIAS_VALUES = 100_000  # values that aliases (*name, <<: *name) may repeat in one file
 _CHUNK_BYTES = 1 << 16
+_STR_TAG = "tag:yaml.org,2002:str"
 
 
 class LineDict(dict):
@@ -48,8 +49,8 @@ class _PythonParser(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser
         yaml.parser.Parser.__init__(self)
 
 
-# libyaml scans and parses (most of the time a load takes) where PyYAML was built with it; the
-# composer stays Python's either way, so compose_node below sees every node and bounds the cost.
+# libyaml scans and parses (most of the time a load takes) where PyYAML was built with it, and composes
+# a file that holds no alias; the careful loader's Python composer sees every node of one that may.
 _PARSER: Any
 try:
     from yaml import cyaml
@@ -59,10 +60,54 @@ except ImportError:  # PyYAML without libyaml
     _PARSER = _PythonParser
 
 
-class _LineLoader(yaml.composer.Composer, _PARSER, yaml.constructor.SafeConstructor, yaml.resolver.Resolver):
-    """A safe loader whose mappings and sequences carry line numbers; duplicate keys are errors.
+class _LineConstructor(yaml.constructor.SafeConstructor):
+    """A safe constructor whose mappings and sequences carry line numbers; duplicate keys are errors."""
 
-    It also bounds what a small hostile file can cost: nesting deeper than MAX_DEPTH, and
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        if node.tag == _STR_TAG and isinstance(node, yaml.ScalarNode):
+            return node.value  # most values are text: skip the constructor's bookkeeping
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, TypeError, OverflowError) as exc:
+            # e.g. a 5,000-digit integer or the date 2024-13-45: name the value's line.
+            raise yaml.constructor.ConstructorError(
+                None, None, f"cannot read this value: {exc}", node.start_mark
+            ) from None
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> LineDict:
+        written_here = sum(1 for key_node, _ in node.value if key_node.tag != "tag:yaml.org,2002:merge")
+        # flatten_mapping puts the pairs of '<<: *name' first; keys written here override them.
+        self.flatten_mapping(node)
+        first_written = len(node.value) - written_here
+        result = LineDict(line=node.start_mark.line + 1)
+        written: set[Any] = set()
+        for index, (key_node, value_node) in enumerate(node.value):
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    "a key must be a plain value, not a list or mapping; quote it if it is text",
+                    key_node.start_mark,
+                )
+            key = self.construct_object(key_node, deep=True)
+            if index >= first_written:
+                if key in written:
+                    raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+                written.add(key)
+            result[key] = self.construct_object(value_node, deep=True)
+            result.key_lines[key] = key_node.start_mark.line + 1
+        return result
+
+    def construct_sequence(self, node: yaml.SequenceNode, deep: bool = False) -> LineList:
+        result = LineList(self.construct_object(child, deep=True) for child in node.value)
+        result.line = node.start_mark.line + 1
+        result.item_lines = [child.start_mark.line + 1 for child in node.value]
+        return result
+
+
+class _LineLoader(yaml.composer.Composer, _PARSER, _LineConstructor, yaml.resolver.Resolver):
+    """The careful loader, for a file that may hold aliases (a ``*`` anywhere in it). Its Python composer
+    sees every node and bounds what a small hostile file can cost: nesting deeper than MAX_DEPTH, and
     aliases that would repeat more than MAX_ALIAS_VALUES values (a "billion laughs" bomb
     expands 9 aliases 9 levels deep into 9**9 values) are errors at the offending line.
     """
@@ -70,7 +115,7 @@ class _LineLoader(yaml.composer.Composer, _PARSER, yaml.constructor.SafeConstruc
     def __init__(self, stream: str):
         _PARSER.__init__(self, stream)
         yaml.composer.Composer.__init__(self)
-        yaml.constructor.SafeConstructor.__init__(self)
+        _LineConstructor.__init__(self)
         yaml.resolver.Resolver.__init__(self)
         self._depth = 0
         self._alias_values = 0
@@ -114,45 +159,6 @@ class _LineLoader(yaml.composer.Composer, _PARSER, yaml.constructor.SafeConstruc
                 mark,
             )
 
-    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
-        try:
-            return super().construct_object(node, deep=deep)
-        except (ValueError, TypeError, OverflowError) as exc:
-            # e.g. a 5,000-digit integer or the date 2024-13-45: name the value's line.
-            raise yaml.constructor.ConstructorError(
-                None, None, f"cannot read this value: {exc}", node.start_mark
-            ) from None
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> LineDict:
-        written_here = sum(1 for key_node, _ in node.value if key_node.tag != "tag:yaml.org,2002:merge")
-        # flatten_mapping puts the pairs of '<<: *name' first; keys written here override them.
-        self.flatten_mapping(node)
-        first_written = len(node.value) - written_here
-        result = LineDict(line=node.start_mark.line + 1)
-        written: set[Any] = set()
-        for index, (key_node, value_node) in enumerate(node.value):
-            if not isinstance(key_node, yaml.ScalarNode):
-                raise yaml.constructor.ConstructorError(
-                    None,
-                    None,
-                    "a key must be a plain value, not a list or mapping; quote it if it is text",
-                    key_node.start_mark,
-                )
-            key = self.construct_object(key_node, deep=True)
-            if index >= first_written:
-                if key in written:
-                    raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
-                written.add(key)
-            result[key] = self.construct_object(value_node, deep=True)
-            result.key_lines[key] = key_node.start_mark.line + 1
-        return result
-
-    def construct_sequence(self, node: yaml.SequenceNode, deep: bool = False) -> LineList:
-        result = LineList(self.construct_object(child, deep=True) for child in node.value)
-        result.line = node.start_mark.line + 1
-        result.item_lines = [child.start_mark.line + 1 for child in node.value]
-        return result
-
 
 def _children(node: yaml.Node) -> list[yaml.Node]:
     if isinstance(node, yaml.SequenceNode):
@@ -162,8 +168,47 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
     return []
 
 
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _LineLoader.construct_mapping)
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _LineLoader.construct_sequence)
+class _FastLoader(_PARSER, _LineConstructor, yaml.resolver.Resolver):
+    """libyaml's own composer (used only with libyaml), for a file with no ``*``: without an alias it can neither
+    repeat values nor contain itself, so only its depth needs bounding, on the composed nodes, before anything
+    is built."""
+
+    def __init__(self, stream: str):
+        _PARSER.__init__(self, stream)
+        _LineConstructor.__init__(self)
+        yaml.resolver.Resolver.__init__(self)
+
+    def get_single_data(self) -> Any:
+        node = self.get_single_node()
+        if node is None:
+            return None
+        _bound_depth(node)
+        return self.construct_document(node)
+
+
+def _bound_depth(root: yaml.Node) -> None:
+    """Refuse, at its line, the first node (in document order) with MAX_DEPTH lists and mappings above it."""
+    stack = [(root, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth >= MAX_DEPTH:
+            raise _LimitExceeded(
+                None,
+                None,
+                f"lists and mappings are nested more than {MAX_DEPTH} deep; flatten the structure",
+                node.start_mark,
+            )
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend((child, depth + 1) for child in reversed(node.value))
+        elif isinstance(node, yaml.MappingNode):
+            stack.extend((child, depth + 1) for pair in reversed(node.value) for child in reversed(pair))
+
+
+_MAPPING, _SEQUENCE = yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG
+_LineLoader.add_constructor(_MAPPING, _LineLoader.construct_mapping)  # type: ignore[type-var]  # the stub binds it to the loader classes it knows
+_LineLoader.add_constructor(_SEQUENCE, _LineLoader.construct_sequence)  # type: ignore[type-var]  # the stub binds it to the loader classes it knows
+_FastLoader.add_constructor(_MAPPING, _FastLoader.construct_mapping)  # type: ignore[type-var]
+_FastLoader.add_constructor(_SEQUENCE, _FastLoader.construct_sequence)  # type: ignore[type-var]
 
 
 def read_text(path: Path, what: str = "file") -> str:
@@ -197,7 +242,8 @@ def load_yaml(path: Path, what: str = "file") -> Any:
     """Parse ``path``; unreadable text or YAML becomes a SpecError with the file and line."""
     text = read_text(path, what)
     try:
-        return yaml.load(text, Loader=_LineLoader)
+        fast = _PARSER is not _PythonParser and "*" not in text
+        return yaml.load(text, Loader=_FastLoader if fast else _LineLoader)
     except _LimitExceeded as exc:
         raise SpecError(path, exc.problem_mark.line + 1 if exc.problem_mark else None, str(exc.problem)) from None
     except yaml.MarkedYAMLError as exc:
