@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections.abc import Iterable
 from fnmatch import fnmatch
@@ -32,10 +33,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.hookimpl(wrapper=True, trylast=True)
 def pytest_make_collect_report(collector: pytest.Collector):
     """Count a case file's cases, selected or not, before --lf's wrapper (outside this one) drops any: a run over
-    part of the suite is a subset of them. An xdist worker sends its count in its workeroutput."""
+    part of the suite is a subset of them. An xdist worker sends its count in its workeroutput.
+
+    Then freeze what exists (gc.freeze): a case file's items live as long as the session, and the cyclic
+    garbage collector would walk them again on every full collection, pytest's two at exit and the
+    interpreter's own included (1.5 of 2.5 s of a 10,000-case collection)."""
     report = yield
     if isinstance(collector, CaseFile):
         collector.config.stash.setdefault(SUITE_KEY, SuiteCount()).add(collector, report)
+        gc.freeze()
     return report
 
 
@@ -162,10 +168,14 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
+    if isinstance(item, CaseItem) and call.when != "setup":
+        item.sync_properties()  # before pytest copies them into the report; JUnit reads the teardown's
     report = yield
-    if isinstance(item, CaseItem):
-        report.llm_row = item.row.to_dict()  # the whole row, once; pytest-xdist serialises it with the report
-        report.llm_gate = item.gate_terms.to_dict()  # its group's terms: an xdist controller collects nothing
+    if isinstance(item, CaseItem) and (call.when == "call" or not report.passed):
+        # The report that says how the case ended carries its whole row (pytest-xdist serialises it with the
+        # report) and its group's terms (an xdist controller collects nothing); a passed setup or teardown none.
+        report.llm_row = item.row.to_dict()
+        report.llm_gate = item.gate_terms.to_dict()
     return report
 
 

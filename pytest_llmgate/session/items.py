@@ -190,6 +190,7 @@ class CaseItem(pytest.Item):
         self.row = new_row(
             case, relative(self.path, self.config.rootpath), group, backend_name, self.nodeid, sample, samples
         )
+        self._properties_of: CaseRow | None = None  # the row user_properties show
         self.answer: Answer | None = None
         self.conversation: list[TurnAnswers] = []  # a conversation's turns as they went (``turns:``)
         self._judge_calls = itertools.count(1)  # names each judge: check's calls apart in the scheduler
@@ -202,11 +203,14 @@ class CaseItem(pytest.Item):
         """The config of this item's backend."""
         return self.suite.backend(self.backend_name)
 
-    def publish(self, row: CaseRow) -> None:
-        """Make ``row`` this item's result: its reports carry it whole, user_properties its JUnit view."""
-        self.row = row
+    def sync_properties(self) -> None:
+        """Put the JUnit view of ``row`` (the item's result, which its reports carry whole) in user_properties,
+        once per row: made when a report needs it, not each time the row changes."""
+        if self._properties_of is self.row:
+            return
+        self._properties_of = self.row
         others = [p for p in self.user_properties if not p[0].startswith(PREFIX)]
-        self.user_properties[:] = [*others, *row.to_properties()]
+        self.user_properties[:] = [*others, *self.row.to_properties()]
 
     @property
     def prompt(self) -> Prompt:
@@ -279,7 +283,7 @@ class CaseItem(pytest.Item):
             row = score(self.row, case, completion, spec.pricing, secrets, self.state.checks, context)
             return replace(row, judged=[j.to_dict() for j in judged])
         except CheckError as exc:  # a check that could not judge (no embedder): an error of the case, not a miss
-            self.publish(errored(self.row, str(exc), secrets))
+            self.row = errored(self.row, str(exc), secrets)
         pytest.fail(self.row.error or "", pytrace=False)
 
     def fetch(self) -> None:
@@ -319,21 +323,20 @@ class CaseItem(pytest.Item):
         return done
 
     def setup(self) -> None:
-        self.publish(self.row)
         try:
             self.fetch()
             return
         except (BackendError, SpecError) as exc:
-            self.publish(errored(self.row, str(exc), self.state.secrets(self.suite)))
+            self.row = errored(self.row, str(exc), self.state.secrets(self.suite))
         # Outside the except block, so the error shows as its one line, without a traceback or chain.
         pytest.fail(self.row.error or "", pytrace=False)
 
     def runtest(self) -> None:
         if self.case.turns:
-            self.publish(self.check_conversation())
+            self.row = self.check_conversation()
         else:
             assert self.answer is not None
-            self.publish(replace(self.check(self.case, self.answer.completion), request_key=self.answer.key))
+            self.row = replace(self.check(self.case, self.answer.completion), request_key=self.answer.key)
         if self.row.missed:
             raise CaseMiss(self.row)
 
@@ -431,7 +434,7 @@ class PerturbItem(CaseItem):
             pytest.skip("the run's perturbation budget is spent (--llm-perturb-max)")
         result = search_flip(self.case.input_text, spec.kinds, holds, spec.count, spec.seed, max_calls=budget)
         self.state.spend_perturb_budget(result.calls)
-        self.publish(perturbed(self.row, result, checked))
+        self.row = perturbed(self.row, result, checked)
         if self.row.missed:
             raise CaseMiss(self.row)
 
@@ -456,10 +459,10 @@ class CalibrationItem(CaseItem):
         try:
             record = self.state.judging.calibrate(self.suite, self.rubric, self.nodeid)
         except CheckError as exc:
-            self.publish(errored(self.row, str(exc), self.state.secrets(self.suite)))
+            self.row = errored(self.row, str(exc), self.state.secrets(self.suite))
             pytest.fail(self.row.error or "", pytrace=False)
         failed = [e["error"] for e in record["examples"] if e["error"]]
-        self.publish(replace(self.row, status="answered", calibration=record))
+        self.row = replace(self.row, status="answered", calibration=record)
         if failed:
             pytest.fail(
                 f"{len(failed)} of {len(record['examples'])} calibration examples got no verdict: {failed[0]}",
@@ -499,7 +502,7 @@ class PairwiseItem(CaseItem):
                 self.suite, argument["rubric"], self.case.input_text, texts, argument.get("reference"), self.nodeid
             )
         except CheckError as exc:
-            self.publish(errored(self.row, str(exc), secrets))
+            self.row = errored(self.row, str(exc), secrets)
             pytest.fail(self.row.error or "", pytrace=False)
         winner = record["winner"]
         record = {
@@ -508,4 +511,4 @@ class PairwiseItem(CaseItem):
             "outputs": texts,
             "winner": None if winner is None else self.compared[winner],
         }
-        self.publish(replace(self.row, status="answered", pairwise=record, output=" | ".join(texts)))
+        self.row = replace(self.row, status="answered", pairwise=record, output=" | ".join(texts))
