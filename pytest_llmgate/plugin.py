@@ -74,6 +74,7 @@ def pytest_configure(config: pytest.Config) -> None:
             config.pluginmanager.register(ProgressReporter(config), "llmgate-progress")
 
 
+@pytest.hookimpl(trylast=True)  # after pytest's own, its last collection of garbage for unraisable exceptions
 def pytest_unconfigure(config: pytest.Config) -> None:
     reporter = config.stash.get(COLLECTOR_KEY, None)
     if reporter is not None:
@@ -86,6 +87,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     state = config.stash.get(STATE_KEY, None)
     if state is not None:
         state.close()
+    # pytest has collected the garbage and reported what it found: the interpreter's own collection at exit
+    # would only walk the session's reports and rows once more (0.4 s at 2,000 cases), to free memory the
+    # process is about to give back (Python does not promise __del__ at exit).
+    gc.freeze()
 
 
 def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> CaseFile | None:

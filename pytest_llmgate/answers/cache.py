@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +43,15 @@ class ResponseCache:
             return None
         rows = self._db.query("SELECT completion FROM responses WHERE key = ?", (key,))
         return completion_from(json.loads(rows[0][0])) if rows else None
+
+    def get_many(self, keys: Sequence[str]) -> dict[str, Completion]:
+        """The stored answers of ``keys`` that have one, in one query (at most 500 keys: SQLite's bound on
+        parameters is 999 in older builds)."""
+        if not self.reads or self._db is None or not keys:
+            return {}
+        marks = ", ".join("?" * len(keys))
+        rows = self._db.query(f"SELECT key, completion FROM responses WHERE key IN ({marks})", keys)
+        return {key: completion_from(json.loads(completion)) for key, completion in rows}
 
     def put(self, key: str, completion: Completion, meta: Mapping[str, str]) -> None:
         """Store ``completion`` under ``key`` (replacing an older answer); ``meta`` is for people reading the file."""

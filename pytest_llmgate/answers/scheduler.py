@@ -194,6 +194,14 @@ class CallScheduler:
             if not self._stopped and nodeid not in self._futures:
                 self._futures[nodeid] = self._pool(pool, workers).submit(call)
 
+    def resolve(self, nodeid: str, value: object) -> None:
+        """Hold ``value`` as the answer of ``nodeid`` (found without a call); once per node, none after a stop."""
+        with self._lock:
+            if not self._stopped and nodeid not in self._futures:
+                future: Future = Future()
+                future.set_result(value)
+                self._futures[nodeid] = future
+
     def result(self, nodeid: str, pool: Hashable, workers: int, call: Callable[[], T]) -> T:
         """The answer fetched for ``nodeid``, waiting for it. One never queued is queued now, on the same
         pool: a backend's calls all go through its bound (an in-process model must never answer two at once)."""

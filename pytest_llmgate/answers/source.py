@@ -22,6 +22,7 @@ from .scheduler import Bound, CallScheduler, ConcurrencyLimit
 from .store import FileHashes
 
 CACHE_FILE = "responses.sqlite"
+PREFETCH_BATCH = 500  # requests whose stored answers one query looks up
 DEFAULT_CONCURRENCY = 8  # the ceiling of calls at once per API backend when neither the option nor the config says
 
 
@@ -87,9 +88,40 @@ class Answers:
         return min(bounds) if bounds else DEFAULT_CONCURRENCY
 
     def prefetch(self, requests: Iterable[tuple[str, Request]]) -> None:
-        """Start fetching the answers of ``requests`` (node id, request) in the background, in order."""
-        for nodeid, request in requests:
-            self._scheduler.submit(nodeid, *self._pool_of(request.spec), partial(self._fetch, request))
+        """Start fetching the answers of ``requests`` (node id, request) in the background, in order. What the
+        recording or the cache holds is looked up here, a batch in one query: a fully cached rerun hands no call
+        to a thread."""
+        batch: list[tuple[str, Request]] = []
+        for item in requests:
+            batch.append(item)
+            if len(batch) == PREFETCH_BATCH:
+                self._prefetch_batch(batch)
+                batch = []
+        self._prefetch_batch(batch)
+
+    def _prefetch_batch(self, batch: list[tuple[str, Request]]) -> None:
+        stored: dict[str, Completion] = {}
+        keys: list[str | None] = [None] * len(batch)
+        if batch and self._keyed():
+            try:
+                self._open()
+            except BackendError:
+                pass  # every call raises it again, each as its case's error
+            else:
+                keys = [self._key(request) for _, request in batch]
+                if self._replay is None and self._cache is not None:
+                    stored = self._cache.get_many([key for key in keys if key is not None])
+        for (nodeid, request), key in zip(batch, keys):
+            if key is None:
+                hit = None
+            elif self._replay is not None:
+                hit = self._replay.lookup(key)  # a request the recording lacks errors when its case asks for it
+            else:
+                hit = stored.get(key)
+            if hit is not None:
+                self._scheduler.resolve(nodeid, Answer(replace(hit, cached=True), key))
+            else:
+                self._scheduler.submit(nodeid, *self._pool_of(request.spec), partial(self._fetch, request))
 
     def answer(self, nodeid: str, request: Request) -> Answer:
         """The answer for ``nodeid``: the one prefetched, else fetched now, within the backend's bound."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import os
@@ -52,6 +53,7 @@ def judge_arguments(case: Case) -> list[dict[str, Any]]:
     return [expect["judge"] for expect in expectations if "judge" in expect]
 
 
+@functools.cache  # once per case file, not once per item
 def relative(path: Path, root: Path) -> str:
     """``path`` relative to ``root``, with forward slashes: how rows name files and groups."""
     return Path(os.path.relpath(path, root)).as_posix()

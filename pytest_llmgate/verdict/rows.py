@@ -170,7 +170,7 @@ class CaseRow:
         every value that is not text written as JSON (``null``, ``false``, ``[...]``), never a Python repr."""
         data = self.to_dict()
         data["output"], data["input"] = clip(self.output, CLIP_CHARS), clip(self.input, CLIP_CHARS)
-        return [(PREFIX + key, value if isinstance(value, str) else json.dumps(value)) for key, value in data.items()]
+        return [(PREFIX + key, _json_text(value)) for key, value in data.items()]
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CaseRow:
@@ -189,7 +189,7 @@ class CaseRow:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (shallow but for the search record: it is made once per report)."""
-        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data = {name: getattr(self, name) for name in _FIELD_ORDER}
         if self.search is not None:
             data["search"] = asdict(self.search)
         return data
@@ -216,7 +216,22 @@ class CaseRow:
         return "\n".join(lines)
 
 
-_FIELD_NAMES = frozenset(f.name for f in fields(CaseRow))
+_FIELD_ORDER = tuple(f.name for f in fields(CaseRow))
+_FIELD_NAMES = frozenset(_FIELD_ORDER)
+_JSON_WORDS = {None: "null", True: "true", False: "false"}
+
+
+def _json_text(value: Any) -> str:
+    """``value`` as a property's text: itself when text, else its JSON (the common scalars without the encoder)."""
+    if isinstance(value, str):
+        return value
+    if value is None or isinstance(value, bool):
+        return _JSON_WORDS[value]
+    if isinstance(value, int):
+        return str(value)
+    return json.dumps(value)
+
+
 _REQUIRED = ("id", "file", "group", "category", "backend")
 
 
