@@ -127,3 +127,26 @@ def test_prefetched_calls_are_made_once_and_in_the_background(tmp_path: Path) ->
     texts = [source.answer(nodeid, request).completion.text for nodeid, request in requests]
     source.close()
     assert texts == ["billing"] * 6 and backend.calls == 6
+
+
+def test_a_cached_prefetch_is_answered_without_a_thread_or_a_call(tmp_path: Path) -> None:
+    """prefetch looks up stored answers itself, a batch in one query: a fully cached rerun starts no worker."""
+    options = AnswerOptions(cache_dir=tmp_path / "cache")
+    requests = [
+        (f"n{i}", Request(spec(tmp_path), ({"role": "user", "content": f"ticket {i}"},), 1, f"n{i}")) for i in range(3)
+    ]
+    first = answers(options, CountingBackend())
+    first.prefetch(requests)
+    for nodeid, request in requests:
+        first.answer(nodeid, request)
+    first.close()
+    backend = CountingBackend()
+    second = answers(options, backend)
+    before = {thread.name for thread in threading.enumerate()}
+    second.prefetch([*requests, ("new", Request(spec(tmp_path), CHAT, 1, "new"))])
+    cached = [second.answer(nodeid, request) for nodeid, request in requests]
+    workers = {thread.name for thread in threading.enumerate()} - before
+    assert all(answer.completion.cached for answer in cached)
+    assert second.answer("new", Request(spec(tmp_path), CHAT, 1, "new")).completion.cached is False
+    second.close()
+    assert backend.calls == 1 and len(workers) == 1  # the one uncached request's worker

@@ -16,6 +16,7 @@ from pytest_llmgate.backends.registry import DEFAULT_PROVIDERS, PROVIDER_FIELDS
 from pytest_llmgate.errors import SpecError
 from pytest_llmgate.suite.cases import CASE_KEYS, load_case_file
 from pytest_llmgate.suite.config import BACKEND_KEYS, load_config
+from pytest_llmgate.suite.yamlio import LineDict, LineList, load_yaml
 
 # Modest and reproducible: no example database is written, and each run draws the same examples.
 FUZZ = settings(
@@ -229,6 +230,33 @@ def test_configs_from_random_structures(folder: Path, data: Any, prompt: bytes, 
     path = folder / "llmgate.yaml"
     path.write_text(dump(data), encoding="utf-8")
     loads_or_spec_error(load_without_env, path, {path, folder / "prompt.md", folder / "shots.yaml"})
+
+
+def lines_of(value: Any) -> Any:
+    """``value`` with the line of every mapping, key and list item beside it, to compare two loads whole."""
+    if isinstance(value, LineDict):
+        return ("map", value.line, [(k, value.line_of(k), lines_of(v)) for k, v in value.items()])
+    if isinstance(value, LineList):
+        return ("list", value.line, value.item_lines, [lines_of(v) for v in value])
+    return value
+
+
+@FUZZ_STRUCTURES
+@given(data=CASE_FILES | CONFIGS)
+def test_libyaml_composer_loads_as_the_careful_loader_does(folder: Path, data: Any) -> None:
+    """A file with no '*' is composed by libyaml; a '*' anywhere (here in a comment) sends it through the Python
+    composer that bounds aliases. Both give the same values at the same lines, or the same error."""
+    text = dump(data).replace("*", "")
+    fast, careful = folder / "fast.yaml", folder / "careful.yaml"
+    fast.write_text(text, encoding="utf-8")
+    careful.write_text(text + "# *\n", encoding="utf-8")
+    outcomes = []
+    for path in (fast, careful):
+        try:
+            outcomes.append(lines_of(load_yaml(path)))
+        except SpecError as error:
+            outcomes.append((error.line, error.message))
+    assert outcomes[0] == outcomes[1]
 
 
 VALID_CASE_FILE = """\

@@ -102,7 +102,7 @@ class Answers:
     def _prefetch_batch(self, batch: list[tuple[str, Request]]) -> None:
         stored: dict[str, Completion] = {}
         keys: list[str | None] = [None] * len(batch)
-        if batch and self._keyed():
+        if batch and (self.settings.cache_dir is not None or self.settings.replay is not None):
             try:
                 self._open()
             except BackendError:
