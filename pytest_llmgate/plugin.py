@@ -180,7 +180,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
         # The report that says how the case ended carries its whole row (pytest-xdist serialises it with the
         # report) and its group's terms (an xdist controller collects nothing); a passed setup or teardown none.
         report.llm_row = item.row.to_dict()
-        report.llm_gate = item.gate_terms.to_dict()
+        report.llm_gate = item.gate_terms.as_dict
     return report
 
 

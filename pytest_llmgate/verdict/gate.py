@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from typing import Final, Literal
 
 from ..suite.terms import Threshold
@@ -37,13 +38,15 @@ class GateTerms:
     thresholds: Mapping[str, Threshold] = field(default_factory=dict)
     max_error_rate: float = 0.0
 
-    def to_dict(self) -> dict:
-        """A JSON-ready dict: what travels with a case's report to the process that judges the run."""
+    @cached_property
+    def as_dict(self) -> dict:
+        """A JSON-ready dict: what travels with each case's report to the process that judges the run (made once
+        per group, shared by its reports: read it, do not change it)."""
         return {"thresholds": {c: asdict(t) for c, t in self.thresholds.items()}, "max_error_rate": self.max_error_rate}
 
     @classmethod
     def from_dict(cls, data: Mapping) -> GateTerms:
-        """The terms ``to_dict`` wrote."""
+        """The terms ``as_dict`` holds."""
         return cls({c: Threshold(**t) for c, t in data["thresholds"].items()}, data["max_error_rate"])
 
 
