@@ -99,16 +99,24 @@ def timed(command: Sequence[str], cwd: Path, env: dict[str, str] | None = None) 
     return Run(wall, usage.ru_maxrss / 1024, process.returncode, text)
 
 
-def collect_only(folder: Path, expected: int) -> Run:
+def collect_only(folder: Path, expected: int, runs: int = 3) -> Run:
     """Time ``pytest --collect-only`` of the suite in ``folder`` (pytest and plugin start-up plus collection);
-    exit 1 is accepted: llmgate's gate calls a run that answered nothing incomplete. The first of two runs
-    warms the bytecode cache; the second is timed."""
-    for _ in range(2):
+    exit 1 is accepted: llmgate's gate calls a run that answered nothing incomplete. A first run warms the
+    bytecode cache; of the ``runs`` timed after it, the median is returned."""
+    timed_runs = []
+    for number in range(runs + 1):
         run = timed(pytest_command("--collect-only"), folder, bench_env())
         require(run, "pytest --collect-only", allowed=(0, 1))
-    if f"{expected} tests collected" not in run.output:
-        sys.exit(f"pytest --collect-only did not collect {expected} tests:\n{run.tail(15)}")
-    return run
+        if f"{expected} tests collected" not in run.output:
+            sys.exit(f"pytest --collect-only did not collect {expected} tests:\n{run.tail(15)}")
+        if number:
+            timed_runs.append(run)
+    return median_run(timed_runs)
+
+
+def median_run(runs: Sequence[Run]) -> Run:
+    """The run of median wall time (the lower middle one of an even number)."""
+    return sorted(runs, key=lambda run: run.wall_s)[(len(runs) - 1) // 2]
 
 
 def pytest_command(*args: str) -> list[str]:

@@ -37,7 +37,7 @@ def pytest_make_collect_report(collector: pytest.Collector):
 
     Then freeze what exists (gc.freeze): a case file's items live as long as the session, and the cyclic
     garbage collector would walk them again on every full collection, pytest's two at exit and the
-    interpreter's own included (1.5 of 2.5 s of a 10,000-case collection)."""
+    interpreter's own included (about 2 of the 3.5 s a 10,000-case collection took)."""
     report = yield
     if isinstance(collector, CaseFile):
         collector.config.stash.setdefault(SUITE_KEY, SuiteCount()).add(collector, report)
