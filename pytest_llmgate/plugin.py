@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import sys
 from collections.abc import Iterable
 from fnmatch import fnmatch
@@ -14,6 +13,7 @@ import pytest
 from . import hookspec
 from .errors import SpecError
 from .session.collector import SUITE_KEY, WORKER_SUITE, ResultCollector, SuiteCount, suite_cases
+from .session.freezing import freeze_collected, session_ended, session_started
 from .session.items import STATE_KEY, CaseFile, CaseItem, judge_arguments
 from .session.progress import ProgressReporter, wanted
 from .session.settings import RunSettings, add_options
@@ -33,15 +33,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.hookimpl(wrapper=True, trylast=True)
 def pytest_make_collect_report(collector: pytest.Collector):
     """Count a case file's cases, selected or not, before --lf's wrapper (outside this one) drops any: a run over
-    part of the suite is a subset of them. An xdist worker sends its count in its workeroutput.
-
-    Then freeze what exists (gc.freeze): a case file's items live as long as the session, and the cyclic
-    garbage collector would walk them again on every full collection, pytest's two at exit and the
-    interpreter's own included (about 2 of the 3.5 s a 10,000-case collection took)."""
+    part of the suite is a subset of them. An xdist worker sends its count in its workeroutput. Then the
+    file's items, which live all session, are frozen out of the garbage collector's walks (session/freezing.py)."""
     report = yield
     if isinstance(collector, CaseFile):
         collector.config.stash.setdefault(SUITE_KEY, SuiteCount()).add(collector, report)
-        gc.freeze()
+        freeze_collected()
     return report
 
 
@@ -57,6 +54,7 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    session_started()
     for mark in CATEGORY_MARKS:
         config.addinivalue_line("markers", f"{mark}: llmgate cases of the {mark} category")
     state = RunState(RunSettings.from_pytest(config), lambda spec: config.hook.pytest_llmgate_make_backend(spec=spec))
@@ -74,7 +72,6 @@ def pytest_configure(config: pytest.Config) -> None:
             config.pluginmanager.register(ProgressReporter(config), "llmgate-progress")
 
 
-@pytest.hookimpl(trylast=True)  # after pytest's own, its last collection of garbage for unraisable exceptions
 def pytest_unconfigure(config: pytest.Config) -> None:
     reporter = config.stash.get(COLLECTOR_KEY, None)
     if reporter is not None:
@@ -87,10 +84,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     state = config.stash.get(STATE_KEY, None)
     if state is not None:
         state.close()
-    # pytest has collected the garbage and reported what it found: the interpreter's own collection at exit
-    # would only walk the session's reports and rows once more (0.4 s at 2,000 cases), to free memory the
-    # process is about to give back (Python does not promise __del__ at exit).
-    gc.freeze()
+    session_ended()
 
 
 def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> CaseFile | None:
