@@ -348,3 +348,15 @@ def test_attempt_timeout_s_cuts_each_attempt_and_says_so(server: FaultServer, re
     assert time.monotonic() - start < 10
     assert raised.value.cause == "timeout" and raised.value.attempts == 2
     assert_concise(raised.value, f"127.0.0.1:{server.port}", "timed out after attempt_timeout_s=0.5 s after 2 attempts")
+
+
+def test_many_threads_share_a_client_for_each_eight(server: FaultServer, stream: bool) -> None:
+    """20 calls at once on one backend: three HTTP clients (threads 0-7, 8-15, 16-19), every answer its own."""
+    backend = make_backend(server.url, stream=stream)
+    texts = [f"ticket {number}" for number in range(200)]
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        answers = list(pool.map(lambda text: ask(backend, text).text, texts))
+    clients = len(backend._servers[0].clients)
+    backend.close()
+    assert answers == [label_reply(text) for text in texts]
+    assert clients == 3
