@@ -13,7 +13,7 @@ import pytest
 from . import hookspec
 from .errors import SpecError
 from .session.collector import SUITE_KEY, WORKER_SUITE, ResultCollector, SuiteCount, suite_cases
-from .session.freezing import freeze_collected, session_ended, session_started
+from .session.freezing import freeze_collected, session_ended, session_started, thaw
 from .session.items import STATE_KEY, CaseFile, CaseItem, judge_arguments
 from .session.progress import ProgressReporter, wanted
 from .session.settings import RunSettings, add_options
@@ -146,8 +146,11 @@ def _prefetch(session: pytest.Session, items: Iterable[pytest.Item]) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtestloop(session: pytest.Session) -> None:
-    """Without xdist, every selected case's call is queued at once (bounded per backend)."""
+    """Without xdist, every selected case's call is queued at once (bounded per backend). The objects frozen
+    while collecting are thawed before any test runs (a --collect-only run runs none)."""
     config = session.config
+    if not config.option.collectonly:
+        thaw()
     if not hasattr(config, "workerinput") and not config.option.collectonly and not session.testsfailed:
         _prefetch(session, session.items)
 
