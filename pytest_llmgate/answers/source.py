@@ -120,8 +120,8 @@ class Answers:
                 hit = stored.get(key)
             if hit is not None:
                 self._scheduler.resolve(nodeid, Answer(replace(hit, cached=True), key))
-            else:
-                self._scheduler.submit(nodeid, *self._pool_of(request.spec), partial(self._fetch, request))
+            else:  # the key made here is not made again
+                self._scheduler.submit(nodeid, *self._pool_of(request.spec), partial(self._fetch, request, key))
 
     def answer(self, nodeid: str, request: Request) -> Answer:
         """The answer for ``nodeid``: the one prefetched, else fetched now, within the backend's bound."""
@@ -153,9 +153,10 @@ class Answers:
             if store is not None:
                 store.close()
 
-    def _fetch(self, request: Request) -> Answer:
+    def _fetch(self, request: Request, key: str | None = None) -> Answer:
+        """The answer to ``request`` (whose cache key is ``key`` when known: None makes it here)."""
         self._open()
-        key = self._key(request)
+        key = key or self._key(request)
         if self._replay is not None:
             assert key is not None
             found = self._replay.lookup(key)

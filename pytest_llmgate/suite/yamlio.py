@@ -198,17 +198,16 @@ def _bound_depth(root: yaml.Node) -> None:
                 f"lists and mappings are nested more than {MAX_DEPTH} deep; flatten the structure",
                 node.start_mark,
             )
-        if isinstance(node, yaml.SequenceNode):
-            stack.extend((child, depth + 1) for child in reversed(node.value))
-        elif isinstance(node, yaml.MappingNode):
-            stack.extend((child, depth + 1) for pair in reversed(node.value) for child in reversed(pair))
+        stack.extend((child, depth + 1) for child in reversed(_children(node)))
 
 
-_MAPPING, _SEQUENCE = yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG
-_LineLoader.add_constructor(_MAPPING, _LineLoader.construct_mapping)  # type: ignore[type-var]  # the stub binds it to the loader classes it knows
-_LineLoader.add_constructor(_SEQUENCE, _LineLoader.construct_sequence)  # type: ignore[type-var]  # the stub binds it to the loader classes it knows
-_FastLoader.add_constructor(_MAPPING, _FastLoader.construct_mapping)  # type: ignore[type-var]
-_FastLoader.add_constructor(_SEQUENCE, _FastLoader.construct_sequence)  # type: ignore[type-var]
+# Once, on the constructor both loaders share. The stub binds add_constructor to the loader classes it knows.
+_LineConstructor.add_constructor(  # type: ignore[type-var]
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _LineConstructor.construct_mapping
+)
+_LineConstructor.add_constructor(  # type: ignore[type-var]
+    yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _LineConstructor.construct_sequence
+)
 
 
 def read_text(path: Path, what: str = "file") -> str:
